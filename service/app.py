@@ -1,0 +1,214 @@
+"""The application: settings in, a FastStream app out, every resource owned by its lifespan.
+
+`create_app(settings)` declares the broker, the commands subscriber and the output topics (they
+are what the AsyncAPI document shows); `Service` opens the HTTP client, the idempotency store
+and the engine at start, and closes them, in reverse, at stop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from faststream.specification import AsyncAPI
+
+from service.executor import Executor
+from service.kafka_io import (
+    BrokerProducer,
+    ConsumerAdapter,
+    RebalanceListener,
+    build_broker,
+    no_decoder,
+    raw_batch_parser,
+    to_record,
+)
+from service.pipeline.engine import Engine
+from service.pipeline.handler import CommandHandler, HandlerConfig
+from service.pipeline.idempotency import IdempotencyStore, MemoryStore
+from service.pipeline.publishing import Publisher
+from service.pipeline.records import Record, TopicPartition
+from service.pipeline.sqlite_store import SqliteStore
+from service.policy import Backoff
+from service.results import Result, Snapshot
+from service.settings import Settings
+from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
+
+log = structlog.get_logger("service.app")
+
+
+def build_auth(settings: Settings) -> Authenticator:
+    key = settings.sinch.application_key or ""
+    secret = (
+        settings.sinch.application_secret.get_secret_value()
+        if settings.sinch.application_secret
+        else ""
+    )
+    return SignedAuth(key, secret) if settings.sinch.auth == "signed" else BasicAuth(key, secret)
+
+
+async def open_store(settings: Settings) -> IdempotencyStore:
+    idem = settings.idempotency
+    if idem.backend == "memory":
+        return MemoryStore(lease_s=idem.lease_s, retention_s=idem.retention_s)
+    if idem.backend == "redis":
+        from service.pipeline.redis_store import RedisStore
+
+        redis_store = RedisStore(
+            idem.redis_url.get_secret_value(),
+            key_prefix=idem.key_prefix,
+            lease_s=idem.lease_s,
+            retention_s=idem.retention_s,
+        )
+        await redis_store.open()
+        return redis_store
+    sqlite_store = SqliteStore(idem.sqlite_path, lease_s=idem.lease_s, retention_s=idem.retention_s)
+    await sqlite_store.open()
+    return sqlite_store
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker: KafkaBroker = build_broker(settings.kafka, log_level=logging.DEBUG)
+        self.engine: Engine | None = None
+        self._closers: list[Any] = []
+        topics = settings.topics
+        self.subscriber = self.broker.subscriber(
+            topics.commands,
+            group_id=settings.kafka.group_id,
+            batch=True,
+            max_records=settings.kafka.max_poll_records,
+            auto_offset_reset=settings.kafka.auto_offset_reset,
+            session_timeout_ms=settings.kafka.session_timeout_ms,
+            # At least once: offsets are committed by the engine's watermarks, never by FastStream.
+            ack_policy=AckPolicy.MANUAL,
+            listener=RebalanceListener(self),
+            parser=raw_batch_parser,
+            decoder=no_decoder,
+            title="commands",
+            description="Call-control commands, keyed by callId.",
+        )
+        self.subscriber(self.on_commands)
+        self.broker.publisher(
+            topics.results,
+            schema=Result,
+            title="results",
+            description="One result per command record, keyed by callId.",
+        )
+        self.broker.publisher(
+            topics.snapshots,
+            schema=Snapshot,
+            title="snapshots",
+            description="Latest state of each call (compacted), keyed by callId.",
+        )
+        self.broker.publisher(
+            topics.dead_letter,
+            schema=bytes,
+            title="dead-letter",
+            description="Rejected command records, byte for byte, with reason headers.",
+        )
+
+    async def on_commands(self, message: KafkaMessage) -> None:
+        """Hand the batch to the engine and return at once: lanes run it."""
+        assert self.engine is not None
+        self.engine.submit(to_record(raw) for raw in message.raw_message)
+
+    # --- partition ownership (called by the rebalance listener) ----------------------
+
+    async def revoke(self, tps: set[TopicPartition]) -> None:
+        if self.engine is not None:
+            await self.engine.revoke(tps)
+
+    def assign(self, tps: set[TopicPartition]) -> None:
+        if self.engine is not None:
+            self.engine.assign(tps)
+
+    # --- lifespan --------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        s = self.settings
+        http = build_http_client(
+            connect_timeout=s.sinch.connect_timeout_s,
+            read_timeout=s.sinch.read_timeout_s,
+            write_timeout=s.sinch.write_timeout_s,
+            pool_timeout=s.sinch.pool_timeout_s,
+            max_connections=s.http_max_connections,
+        )
+        self._closers.append(http.aclose)
+        sinch = SinchClient(
+            http,
+            build_auth(s),
+            base_url=s.sinch.base_url,
+            regional_url_template=s.sinch.regional_template(),
+        )
+        store = await open_store(s)
+        self._closers.append(store.close)
+        executor = Executor(
+            sinch,
+            backoff=Backoff(s.retry.base_delay_s, s.retry.max_delay_s, s.retry.max_retry_after_s),
+            max_attempts=s.retry.max_attempts,
+        )
+        publisher = Publisher(BrokerProducer(self.broker))
+        handler = CommandHandler(
+            HandlerConfig(s.topics, s.max_command_bytes, s.snapshot_default),
+            store=store,
+            executor=executor,
+            publisher=publisher,
+        )
+        self.engine = Engine(
+            handler,
+            store=store,
+            max_in_flight=s.max_in_flight,
+            max_buffered=s.max_buffered,
+            commit_interval_s=s.kafka.commit_interval_ms / 1000,
+            revoke_timeout_s=min(s.shutdown_grace_s, s.kafka.session_timeout_ms / 2000),
+            on_failure=handler.on_crash,
+        )
+
+    async def after_startup(self) -> None:
+        assert self.engine is not None
+        consumer = self.subscriber.consumer
+        assert consumer is not None, "the commands subscriber has no consumer after start"
+        self.engine.start(
+            ConsumerAdapter(consumer), lease_renew_s=self.settings.idempotency.lease_s / 3
+        )
+        log.info(
+            "service_started",
+            topic=self.settings.topics.commands,
+            group=self.settings.kafka.group_id,
+            max_in_flight=self.settings.max_in_flight,
+        )
+
+    async def shutdown(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop(self.settings.shutdown_grace_s)
+
+    async def after_shutdown(self) -> None:
+        for close in reversed(self._closers):
+            await close()
+        self._closers.clear()
+        log.info("service_stopped")
+
+
+def create_app(settings: Settings) -> FastStream:
+    service = Service(settings)
+    return FastStream(
+        service.broker,
+        specification=AsyncAPI(
+            title="call-control",
+            version="1.0.0",
+            description="Kafka commands in, Sinch Calling API requests out, results and "
+            "snapshots back.",
+        ),
+        on_startup=[service.startup],
+        after_startup=[service.after_startup],
+        on_shutdown=[service.shutdown],
+        after_shutdown=[service.after_shutdown],
+    )
+
+
+__all__ = ["Record", "Service", "create_app"]

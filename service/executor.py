@@ -1,0 +1,176 @@
+"""Carrying out one command against Sinch: the request, its retries, the snapshot read.
+
+The HTTP side of the pipeline: knows the Sinch client, not Kafka. Every attempt is signed
+afresh by the client; the retry policy decides, this module only waits and counts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from service import plan as planning
+from service.commands import Command, GetCallInfo
+from service.plan import CallRequest
+from service.policy import Backoff, Decision, Verdict, judge_response, judge_transport
+from service.results import CallState, ErrorCode, ErrorInfo, Outcome, normalize_call
+from service.sinch import (
+    SinchClient,
+    SinchInvalidRequestError,
+    SinchRequest,
+    SinchResponse,
+    SinchTransportError,
+)
+from service.wire import utc_now
+
+log = structlog.get_logger("service.executor")
+
+Wait = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    outcome: Outcome
+    attempts: int
+    http_status: int | None
+    error: ErrorInfo | None
+    call: CallState | None = None
+
+
+@dataclass(slots=True)
+class _Attempts:
+    count: int = 0
+    status: int | None = None
+    response: SinchResponse | None = None
+
+
+class Executor:
+    def __init__(
+        self,
+        sinch: SinchClient,
+        *,
+        backoff: Backoff,
+        max_attempts: int,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._sinch = sinch
+        self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._rng = rng or random.Random()
+        self._clock = clock
+
+    async def run(
+        self, command: Command, request: CallRequest, *, snapshot: bool, wait: Wait
+    ) -> Execution:
+        """Execute `request` for `command`; `wait` sleeps between attempts (the caller frees
+        its in-flight slot meanwhile, so a backing-off call never holds up other calls)."""
+        attempts = _Attempts()
+        decision = await self._send(request, command.expires_at, attempts, wait)
+        if decision.verdict is not Verdict.SUCCESS:
+            assert decision.code is not None
+            error = self._error_info(decision, attempts.response)
+            return Execution(Outcome.FAILED, attempts.count, attempts.status, error)
+        call = None
+        if isinstance(command, GetCallInfo):
+            call = normalize_call(_json(attempts.response))
+        elif snapshot:
+            call = await self._read_call(command, wait)
+        return Execution(Outcome.SUCCEEDED, attempts.count, attempts.status, None, call)
+
+    async def _read_call(self, command: Command, wait: Wait) -> CallState | None:
+        """The snapshot after a successful command: best effort, it never fails the command."""
+        attempts = _Attempts()
+        decision = await self._send(
+            planning.read_call(command.call_id, command.region), command.expires_at, attempts, wait
+        )
+        if decision.verdict is Verdict.SUCCESS:
+            return normalize_call(_json(attempts.response))
+        log.warning(
+            "snapshot_read_failed",
+            call_id=command.call_id,
+            error=decision.code,
+            http_status=attempts.status,
+        )
+        return None
+
+    async def _send(
+        self, request: CallRequest, expires_at: datetime | None, attempts: _Attempts, wait: Wait
+    ) -> Decision:
+        outgoing = SinchRequest(request.method, request.path, request.body, request.region)
+        while True:
+            attempts.count += 1
+            try:
+                response = await self._sinch.send(outgoing)
+            except SinchInvalidRequestError as error:  # refused locally: a retry cannot help
+                return Decision(Verdict.FAIL, ErrorCode.INTERNAL_ERROR, str(error))
+            except SinchTransportError as error:
+                decision = judge_transport(
+                    request_sent=error.request_sent,
+                    timeout=error.timeout,
+                    harmless=request.harmless,
+                    detail=error.error_type,
+                )
+                attempts.status, attempts.response = None, None
+            else:
+                attempts.status, attempts.response = response.status_code, response
+                sinch_code = response.error.error_code if response.error else None
+                decision = judge_response(
+                    response.status_code,
+                    sinch_code,
+                    harmless=request.harmless,
+                    attempt=attempts.count,
+                    retry_after_s=response.retry_after_seconds,
+                )
+            if decision.verdict is not Verdict.RETRY:
+                return decision
+            delay = self._next_delay(decision, attempts.count, expires_at)
+            if delay is None:
+                return Decision(Verdict.FAIL, decision.code, decision.message, retryable=True)
+            log.debug(
+                "retrying",
+                path=request.path,
+                attempt=attempts.count,
+                delay_s=round(delay, 3),
+                error=decision.code,
+            )
+            await wait(delay)
+
+    def _next_delay(
+        self, decision: Decision, attempt: int, expires_at: datetime | None
+    ) -> float | None:
+        if attempt >= self._max_attempts:
+            return None
+        delay = self._backoff.delay(attempt, decision.retry_after_s, self._rng)
+        if delay is None:
+            return None
+        if expires_at is not None and self._clock() + timedelta(seconds=delay) >= expires_at:
+            return None
+        return delay
+
+    @staticmethod
+    def _error_info(decision: Decision, response: SinchResponse | None) -> ErrorInfo:
+        body = response.error if response is not None else None
+        message = decision.message
+        if body is not None and body.message:
+            message = f"{message}: {body.message}"
+        return ErrorInfo(
+            code=decision.code or ErrorCode.UPSTREAM_ERROR,
+            message=message,
+            retryable=decision.retryable,
+            sinch_error_code=body.error_code if body else None,
+            sinch_reference=body.reference if body else None,
+        )
+
+
+def _json(response: SinchResponse | None) -> object:
+    if response is None:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

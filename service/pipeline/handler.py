@@ -1,0 +1,298 @@
+"""The flow of one command record, from bytes to acknowledged result.
+
+    decode ─ invalid ─────────────────────────────→ dead letter + rejected result
+      └ claim commandId ─ seen ───────────────────→ stored result again, duplicate: true
+            ├ other payload ──────────────────────→ dead letter + rejected (idempotency_conflict)
+            ├ interrupted, not harmless ──────────→ failed (outcome_unknown)
+            └ new ─ expired ──────────────────────→ expired result
+                  └ Sinch (retried by policy) ────→ result (+ snapshot)
+
+Every branch ends in exactly one result, published and acknowledged before the offset is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from service.commands import Command
+from service.decode import Rejection, decode_command
+from service.executor import Execution, Executor
+from service.pipeline.idempotency import ClaimKind, IdempotencyStore, fingerprint
+from service.pipeline.lanes import Phase, Slot
+from service.pipeline.publishing import Outgoing, Publisher
+from service.pipeline.records import Record
+from service.plan import plan
+from service.results import (
+    ErrorCode,
+    ErrorInfo,
+    Outcome,
+    RequestEcho,
+    Result,
+    Snapshot,
+    Source,
+)
+from service.settings import TopicSettings
+from service.wire import utc_now
+
+log = structlog.get_logger("service.command")
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerConfig:
+    topics: TopicSettings
+    max_command_bytes: int
+    snapshot_default: bool
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        config: HandlerConfig,
+        *,
+        store: IdempotencyStore,
+        executor: Executor,
+        publisher: Publisher,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._executor = executor
+        self._publisher = publisher
+        self._clock = clock
+
+    async def __call__(self, record: Record, slot: Slot) -> None:
+        started = time.perf_counter()
+        received_at = self._clock()
+        decoded = decode_command(record.key, record.value, max_bytes=self._config.max_command_bytes)
+        if isinstance(decoded, Rejection):
+            result = self._rejected(record, decoded, received_at, started)
+            await self._publish(record, result, dead_letter=decoded)
+            return
+        command = decoded
+        slot.command_id = command.command_id
+        print_ = fingerprint(command.model_dump_json(by_alias=True).encode())
+        claim = await self._store.claim(command.command_id, print_)
+        while claim.kind is ClaimKind.BUSY:
+            await slot.pause(claim.retry_in_s)
+            claim = await self._store.claim(command.command_id, print_)
+
+        if claim.kind is ClaimKind.DUPLICATE:
+            assert claim.result is not None
+            result = self._replay(record, claim.result, received_at, started)
+            await self._publish(record, result, snapshot=None)
+            return
+        if claim.kind is ClaimKind.CONFLICT:
+            rejection = Rejection(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                "commandId was used before with a different payload",
+                command.command_id,
+                command.call_id,
+                command.type,
+            )
+            result = self._rejected(record, rejection, received_at, started, command)
+            await self._publish(record, result, dead_letter=rejection)
+            return
+
+        execution = await self._execution(command, claim.kind, slot)
+        result = self._result(record, command, execution, received_at, started)
+        slot.phase = Phase.PUBLISHING
+        await self._store.complete(command.command_id, print_, result.to_bytes())
+        snapshot = None
+        if execution.call is not None:
+            snapshot = Snapshot(
+                call_id=command.call_id,
+                observed_at=self._clock(),
+                command_id=command.command_id,
+                call=execution.call,
+            )
+        await self._publish(record, result, snapshot=snapshot)
+
+    async def on_crash(self, record: Record, error: BaseException) -> bool:
+        """A bug, not bad input: answer with `internal_error` rather than stall the partition.
+        Returns whether the record got its result (else it stays pending and is read again)."""
+        now = self._clock()
+        decoded = decode_command(record.key, record.value, max_bytes=self._config.max_command_bytes)
+        command = decoded if not isinstance(decoded, Rejection) else None
+        result = Result(
+            command_id=command.command_id if command else None,
+            call_id=command.call_id if command else None,
+            type=command.type if command else None,
+            outcome=Outcome.FAILED,
+            error=ErrorInfo(
+                code=ErrorCode.INTERNAL_ERROR, message=f"internal error ({type(error).__name__})"
+            ),
+            received_at=now,
+            completed_at=now,
+            duration_ms=0.0,
+            source=self._source(record),
+            metadata=command.metadata if command else None,
+        )
+        try:
+            await self._publish(record, result)
+        except Exception:
+            log.exception(
+                "crash_result_not_published", partition=record.partition, offset=record.offset
+            )
+            return False
+        return True
+
+    async def _execution(self, command: Command, claim: ClaimKind, slot: Slot) -> Execution:
+        request = plan(command)
+        if claim is ClaimKind.INTERRUPTED and not request.harmless:
+            return _failed(
+                ErrorCode.OUTCOME_UNKNOWN,
+                "an earlier execution was interrupted and may have reached Sinch; not repeated",
+            )
+        if command.expires_at is not None and self._clock() >= command.expires_at:
+            return Execution(
+                Outcome.EXPIRED,
+                0,
+                None,
+                ErrorInfo(
+                    code=ErrorCode.EXPIRED, message="expiresAt passed before the command's turn"
+                ),
+            )
+        snapshot = (
+            command.snapshot if command.snapshot is not None else self._config.snapshot_default
+        )
+        slot.phase = Phase.EXECUTING
+        try:
+            return await self._executor.run(command, request, snapshot=snapshot, wait=slot.pause)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not slot.abandoning or task is None:
+                raise
+            task.uncancel()
+            return _failed(
+                ErrorCode.OUTCOME_UNKNOWN,
+                "abandoned while executing (shutdown or rebalance); Sinch may have acted on it",
+                retryable=request.harmless,
+            )
+
+    def _source(self, record: Record) -> Source:
+        return Source(topic=record.topic, partition=record.partition, offset=record.offset)
+
+    def _elapsed_ms(self, started: float) -> float:
+        return round((time.perf_counter() - started) * 1000, 3)
+
+    def _rejected(
+        self,
+        record: Record,
+        rejection: Rejection,
+        received_at: datetime,
+        started: float,
+        command: Command | None = None,
+    ) -> Result:
+        return Result(
+            command_id=rejection.command_id,
+            call_id=rejection.call_id,
+            type=rejection.type,
+            outcome=Outcome.REJECTED,
+            error=ErrorInfo(code=rejection.code, message=rejection.message),
+            received_at=received_at,
+            completed_at=self._clock(),
+            duration_ms=self._elapsed_ms(started),
+            source=self._source(record),
+            metadata=command.metadata if command else None,
+        )
+
+    def _result(
+        self,
+        record: Record,
+        command: Command,
+        execution: Execution,
+        received_at: datetime,
+        started: float,
+    ) -> Result:
+        request = plan(command) if execution.attempts else None
+        return Result(
+            command_id=command.command_id,
+            call_id=command.call_id,
+            type=command.type,
+            outcome=execution.outcome,
+            attempts=execution.attempts,
+            http_status=execution.http_status,
+            error=execution.error,
+            request=RequestEcho(**request.echo(command)) if request else None,
+            received_at=received_at,
+            completed_at=self._clock(),
+            duration_ms=self._elapsed_ms(started),
+            source=self._source(record),
+            metadata=command.metadata,
+        )
+
+    def _replay(
+        self, record: Record, stored: bytes, received_at: datetime, started: float
+    ) -> Result:
+        original = Result.model_validate_json(stored)
+        return original.model_copy(
+            update={
+                "duplicate": True,
+                "received_at": received_at,
+                "completed_at": self._clock(),
+                "duration_ms": self._elapsed_ms(started),
+                "source": self._source(record),
+            }
+        )
+
+    async def _publish(
+        self,
+        record: Record,
+        result: Result,
+        *,
+        snapshot: Snapshot | None = None,
+        dead_letter: Rejection | None = None,
+    ) -> None:
+        topics = self._config.topics
+        key = result.call_id.encode() if result.call_id else record.key
+        messages = [Outgoing(topics.results, key, result.to_bytes())]
+        if snapshot is not None:
+            messages.append(
+                Outgoing(topics.snapshots, snapshot.call_id.encode(), snapshot.to_bytes())
+            )
+        if dead_letter is not None:
+            messages.append(
+                Outgoing(
+                    topics.dead_letter,
+                    record.key,
+                    record.value,
+                    _dead_letter_headers(record, dead_letter),
+                )
+            )
+        await self._publisher.publish(messages)
+        log.info(
+            "command",
+            command_id=result.command_id,
+            call_id=result.call_id,
+            type=result.type,
+            outcome=result.outcome.value,
+            error=result.error.code.value if result.error else None,
+            attempts=result.attempts,
+            http_status=result.http_status,
+            duration_ms=result.duration_ms,
+            partition=record.partition,
+            offset=record.offset,
+            duplicate=result.duplicate,
+        )
+
+
+def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:
+    return Execution(
+        Outcome.FAILED, 0, None, ErrorInfo(code=code, message=message, retryable=retryable)
+    )
+
+
+def _dead_letter_headers(record: Record, rejection: Rejection) -> dict[str, str]:
+    return {
+        "error.code": rejection.code.value,
+        "error.message": rejection.message,
+        "source.topic": record.topic,
+        "source.partition": str(record.partition),
+        "source.offset": str(record.offset),
+    }

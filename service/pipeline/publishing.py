@@ -1,0 +1,64 @@
+"""Publishing what a command produced, and waiting until Kafka has acknowledged it.
+
+An offset counts as done only once its result (and snapshot, dead letter) is acknowledged, so
+a failed send is retried with backoff until it succeeds or the engine gives the record up (its
+offset then stays uncommitted and the record is read again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+log = structlog.get_logger("service.publishing")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Producer(Protocol):
+    async def send(self, message: Outgoing) -> asyncio.Future[object]:
+        """Queue the message; the future resolves when Kafka acknowledges it."""
+
+
+class Publisher:
+    def __init__(self, producer: Producer, *, max_backoff_s: float = 5.0) -> None:
+        self._producer = producer
+        self._max_backoff_s = max_backoff_s
+        self._rng = random.Random()
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Send all, then wait for every acknowledgement; retry those that failed."""
+        pending = list(messages)
+        attempt = 0
+        while pending:
+            outcomes = await asyncio.gather(
+                *(self._send(m) for m in pending), return_exceptions=True
+            )
+            failed = [m for m, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
+            if not failed:
+                return
+            attempt += 1
+            errors = {type(o).__name__ for o in outcomes if isinstance(o, Exception)}
+            delay = self._rng.uniform(0, min(self._max_backoff_s, 0.1 * 2**attempt))
+            log.warning(
+                "publish_failed",
+                messages=len(failed),
+                errors=sorted(errors),
+                retry_in_s=round(delay, 2),
+            )
+            await asyncio.sleep(delay)
+            pending = failed
+
+    async def _send(self, message: Outgoing) -> object:
+        return await (await self._producer.send(message))

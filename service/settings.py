@@ -1,0 +1,170 @@
+"""One validated configuration tree, read from `CALLCTL_*` environment variables.
+
+Names are part of the contract (../shared/design/contract-v1.md, "Configuration"): nested
+settings use `__`, e.g. `CALLCTL_KAFKA__BOOTSTRAP_SERVERS`. A bad value stops the start with a
+message naming the variable; secrets are `SecretStr` and inputs are never echoed in errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.sinch.auth import decode_secret
+
+ENV_PREFIX = "CALLCTL_"
+ENV_NESTED_DELIMITER = "__"
+GLOBAL_SINCH_URL = "https://calling.api.sinch.com"
+SINCH_REGIONAL_TEMPLATE = "https://calling-{region}.api.sinch.com"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "localhost:9092"
+    group_id: str = "call-control"
+    client_id: str = "call-control"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    max_poll_records: int = Field(default=500, ge=1)
+    commit_interval_ms: int = Field(default=500, ge=10, le=60_000)
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Self:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                "SASL needs CALLCTL_KAFKA__SASL_USERNAME and CALLCTL_KAFKA__SASL_PASSWORD"
+            )
+        return self
+
+
+class TopicSettings(_Section):
+    commands: str = "call-control.commands.v1"
+    results: str = "call-control.results.v1"
+    snapshots: str = "call-control.snapshots.v1"
+    dead_letter: str = "call-control.dead-letter.v1"
+
+
+class SinchSettings(_Section):
+    base_url: str = GLOBAL_SINCH_URL
+    # Host for a command's `region`; `{region}` is replaced. Unset: Sinch's regional hosts when
+    # base_url is Sinch's global host, else base_url itself (a simulator or proxy takes all).
+    regional_url_template: str | None = None
+    application_key: str | None = None
+    application_secret: SecretStr | None = None
+    auth: Literal["signed", "basic"] = "signed"
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    write_timeout_s: float = Field(default=10.0, gt=0)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=0, ge=0, description="0: follow max_in_flight")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        if self.auth == "signed" and self.application_secret is not None:
+            try:
+                decode_secret(self.application_secret.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "CALLCTL_SINCH__APPLICATION_SECRET is not valid base64 (signed auth "
+                    "uses the decoded secret)"
+                ) from None
+        return self
+
+    def regional_template(self) -> str | None:
+        if self.regional_url_template is not None:
+            return self.regional_url_template
+        return SINCH_REGIONAL_TEMPLATE if self.base_url.rstrip("/") == GLOBAL_SINCH_URL else None
+
+
+class RetrySettings(_Section):
+    max_attempts: int = Field(default=4, ge=1, le=20, description="HTTP attempts per command")
+    base_delay_s: float = Field(default=0.2, gt=0)
+    max_delay_s: float = Field(default=5.0, gt=0)
+    max_retry_after_s: float = Field(default=30.0, gt=0)
+
+
+class IdempotencySettings(_Section):
+    backend: Literal["sqlite", "redis", "memory"] = "sqlite"
+    sqlite_path: Path = Path("var/idempotency.sqlite3")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "callctl:idem:"
+    retention_s: int = Field(default=24 * 3600, ge=60)
+    lease_s: float = Field(default=120.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        hide_input_in_errors=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    sinch: SinchSettings = SinchSettings()
+    retry: RetrySettings = RetrySettings()
+    idempotency: IdempotencySettings = IdempotencySettings()
+    # Measured in bench/inflight.py: throughput against a 50 ms server is linear up to here.
+    max_in_flight: int = Field(default=256, ge=1, le=10_000)
+    max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")
+    max_command_bytes: int = Field(default=65_536, ge=256)
+    snapshot_default: bool = True
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _credentials_present(self) -> Self:
+        missing = [
+            name
+            for name, value in (
+                ("CALLCTL_SINCH__APPLICATION_KEY", self.sinch.application_key),
+                ("CALLCTL_SINCH__APPLICATION_SECRET", self.sinch.application_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)} must be set")
+        return self
+
+    @property
+    def http_max_connections(self) -> int:
+        return self.sinch.max_connections or self.max_in_flight
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable that a validation error location refers to."""
+    parts = [str(p) for p in loc if isinstance(p, str)]
+    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in parts)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per bad setting, naming its variable; never the input value."""
+    lines = []
+    for err in error.errors(include_input=False, include_url=False):
+        name = env_name(err["loc"]) if err["loc"] else "configuration"
+        lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+    return lines
+
+
+def load_settings() -> Settings:
+    return Settings()

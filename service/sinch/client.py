@@ -1,0 +1,357 @@
+"""One HTTP attempt against the Sinch Calling API.
+
+``SinchClient.send`` makes exactly one attempt: retries, backoff and budgets are a policy owned
+by the caller, which calls ``send`` again (and so re-signs with a fresh timestamp).
+
+Outcomes of ``send``:
+
+* a ``SinchResponse`` for every HTTP status. 3xx is returned, never followed (a redirected
+  PATCH has unclear semantics); the caller treats it as an error and logs ``location``.
+  If the body exceeds ``max_response_bytes``, or the connection fails after the status line,
+  the response is still returned, with the body read so far and ``incomplete`` saying why:
+  the status decides whether Sinch acted, so a 2xx PATCH must not turn into an error.
+* ``SinchTransportError`` when no response arrived (see ``errors`` for ``request_sent``).
+* ``asyncio.CancelledError`` propagates; a cancelled PATCH may have been sent.
+
+The client borrows the ``httpx.AsyncClient``; the application's lifespan opens and closes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import enum
+import importlib.metadata
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Literal
+from urllib.parse import quote
+
+import httpx
+
+from service.sinch.auth import CONTENT_TYPE, Authenticator
+from service.sinch.errors import (
+    SinchErrorBody,
+    SinchInvalidRequestError,
+    SinchResponseDecodeError,
+    parse_error_body,
+    transport_error_from,
+)
+from service.sinch.hosts import (
+    DEFAULT_REGIONAL_TEMPLATE,
+    GLOBAL_BASE_URL,
+    REGIONS,
+    base_url_for,
+    validate_base_url,
+)
+
+__all__ = [
+    "CALL_LEGS",
+    "SinchClient",
+    "SinchRequest",
+    "SinchResponse",
+    "build_http_client",
+    "call_path",
+]
+
+CALL_LEGS: tuple[str, ...] = ("caller", "callee", "both")
+_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_PATH_PREFIX = "/calling/v1/"
+# RFC 3986 pchar plus "/": what httpx sends unchanged, so the signed path is the sent path.
+_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})+")
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
+# Headers a caller may need; nothing else is kept.
+_KEPT_HEADERS = (
+    "content-type",
+    "content-length",
+    "date",
+    "location",
+    "retry-after",
+    "x-request-id",
+)
+
+
+def call_path(call_id: str, leg: str | None = None) -> str:
+    """``/calling/v1/calls/id/{callId}`` (``/leg/{leg}`` for the call-leg endpoint).
+
+    The id is checked against ``^[A-Za-z0-9_-]{1,128}$`` and percent-encoded anyway, so the
+    path can neither gain segments nor differ from the path that is signed.
+    """
+    if not _CALL_ID.fullmatch(call_id):
+        raise ValueError(
+            f"call_id must match ^[A-Za-z0-9_-]{{1,128}}$, got {call_id[:40]!r} "
+            f"({len(call_id)} characters)"
+        )
+    path = f"{_PATH_PREFIX}calls/id/{quote(call_id, safe='')}"
+    if leg is None:
+        return path
+    if leg not in CALL_LEGS:
+        raise ValueError(f"call leg must be one of {CALL_LEGS}, got {leg[:20]!r}")
+    return f"{path}/leg/{leg}"
+
+
+@dataclass(frozen=True, slots=True)
+class SinchRequest:
+    """One request: ``path`` is already percent-encoded and is signed exactly as given."""
+
+    method: Literal["GET", "PATCH"]
+    path: str
+    body: bytes = b""
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("GET", "PATCH"):
+            raise ValueError(f"method must be GET or PATCH, got {self.method!r}")
+        if not isinstance(self.body, bytes):
+            raise TypeError("body must be the exact bytes to send and sign")
+        if self.method == "GET" and self.body:
+            raise ValueError("a GET request has no body")
+        if not self.path.startswith(_PATH_PREFIX) or not _PATH.fullmatch(self.path):
+            raise ValueError(
+                f"path must start with {_PATH_PREFIX} and be percent-encoded, "
+                f"got {self.path[:80]!r}"
+            )
+        if any(segment in (".", "..") for segment in self.path.split("/")):
+            # httpx removes dot segments, which would make the sent path differ from the signed.
+            raise ValueError(f"path must not contain dot segments, got {self.path[:80]!r}")
+        if self.region is not None and self.region not in REGIONS:
+            raise ValueError(
+                f"unknown Sinch region {self.region[:20]!r}; expected one of {REGIONS}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SinchResponse:
+    """The response to one attempt.
+
+    ``headers`` keeps only content-type, content-length, date, location, retry-after and
+    x-request-id, with lower-case names. ``incomplete`` is None when ``body`` is the whole
+    body, else why it is not: ``"size_limit"`` or the name of the httpx error that cut it.
+    """
+
+    status_code: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+    incomplete: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def retry_after_seconds(self) -> float | None:
+        """``Retry-After`` (RFC 9110 §10.2.3) as seconds from now, or None.
+
+        Delta-seconds or an HTTP-date. A date is measured against the response's ``Date``
+        header when there is one (immune to our clock's skew), else against our clock; a date
+        in the past gives 0. Negative or unparsable values give None.
+        """
+        value = self.headers.get("retry-after")
+        if value is None:
+            return None
+        value = value.strip()
+        if _DELTA_SECONDS.fullmatch(value):
+            return float(value)
+        retry_at = _http_date(value)
+        if retry_at is None:
+            return None
+        now = _http_date(self.headers.get("date", "")) or datetime.now(UTC)
+        return max(0.0, (retry_at - now).total_seconds())
+
+    @property
+    def error(self) -> SinchErrorBody | None:
+        """The parsed error body when the status is not 2xx (3xx included)."""
+        return None if self.ok else parse_error_body(self.status_code, self.body)
+
+    def json(self) -> object:
+        """The body as JSON; ``SinchResponseDecodeError`` if it is incomplete or not JSON."""
+        if self.incomplete is not None:
+            raise SinchResponseDecodeError(
+                f"response body is incomplete ({self.incomplete}) after {len(self.body)} bytes"
+            )
+        try:
+            return json.loads(self.body)
+        except (ValueError, RecursionError) as exc:
+            raise SinchResponseDecodeError(
+                f"response body is not JSON ({type(exc).__name__}, {len(self.body)} bytes)"
+            ) from None
+
+
+def _http_date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # RFC 9110 dates are GMT; a zone-less one (asctime form) is GMT too.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _user_agent() -> str:
+    try:
+        version = importlib.metadata.version("call-control")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0+unknown"
+    return f"call-control/{version}"
+
+
+def build_http_client(
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    write_timeout: float,
+    pool_timeout: float,
+    max_connections: int,
+    keepalive_expiry: float = 5.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    trust_env: bool = True,
+) -> httpx.AsyncClient:
+    """The process-wide ``AsyncClient`` for Sinch, tuned explicitly.
+
+    * every timeout set on purpose; the read timeout applies per socket read, so a total
+      deadline is the caller's (``asyncio.timeout``);
+    * ``max_keepalive_connections = max_connections``: below that, bursts close and re-open
+      TLS connections; keep ``keepalive_expiry`` under the peer's idle timeout to avoid
+      reusing a connection the server is closing (reported as maybe-sent);
+    * no redirects, HTTP/1.1 only;
+    * ``trust_env=True`` by default so ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE``
+      work in clusters with an egress proxy; pass False to ignore the environment.
+      httpx ignores proxies and limits when ``transport`` is given (tests).
+    """
+    for name, value in (
+        ("connect_timeout", connect_timeout),
+        ("read_timeout", read_timeout),
+        ("write_timeout", write_timeout),
+        ("pool_timeout", pool_timeout),
+        ("keepalive_expiry", keepalive_expiry),
+    ):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    if max_connections < 1:
+        raise ValueError(f"max_connections must be at least 1, got {max_connections!r}")
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
+        ),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=keepalive_expiry,
+        ),
+        follow_redirects=False,
+        http2=False,
+        headers={"User-Agent": _user_agent()},
+        transport=transport,
+        trust_env=trust_env,
+    )
+
+
+class _Default(enum.Enum):
+    TEMPLATE = enum.auto()
+
+
+_DEFAULT_TEMPLATE: Final = _Default.TEMPLATE
+
+
+class SinchClient:
+    """Sends one ``SinchRequest`` per call to ``send``; see the module docstring."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        auth: Authenticator,
+        *,
+        base_url: str = GLOBAL_BASE_URL,
+        regional_url_template: str | Literal[_Default.TEMPLATE] | None = _DEFAULT_TEMPLATE,
+        max_response_bytes: int = 1_048_576,
+    ) -> None:
+        """``regional_url_template`` defaults to Sinch's regional hosts when ``base_url`` is
+        the global host, and to None otherwise (a simulator or proxy takes every region)."""
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be at least 1, got {max_response_bytes!r}")
+        if regional_url_template is _DEFAULT_TEMPLATE:
+            is_global = validate_base_url(base_url) == GLOBAL_BASE_URL
+            regional_url_template = DEFAULT_REGIONAL_TEMPLATE if is_global else None
+        self._http = http
+        self._auth = auth
+        self._max_response_bytes = max_response_bytes
+        # Resolved once: a bad base URL or template fails at start-up.
+        self._hosts: dict[str | None, str] = {
+            region: base_url_for(
+                region, base_url=base_url, regional_url_template=regional_url_template
+            )
+            for region in (None, *REGIONS)
+        }
+
+    def host_for(self, region: str | None) -> str:
+        """The base URL that serves ``region``."""
+        try:
+            return self._hosts[region]
+        except KeyError:
+            raise ValueError(f"unknown Sinch region {region!r}") from None
+
+    async def send(self, request: SinchRequest) -> SinchResponse:
+        """Exactly one attempt, freshly signed. Raises only ``SinchTransportError``."""
+        host = self.host_for(request.region)
+        http_request = self._http_request(request, host)
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(http_request, stream=True, follow_redirects=False)
+        except httpx.TransportError as exc:
+            # "from None": the httpcore/h11 frames behind the httpx error hold the raw header
+            # bytes; tracebacks rendered with locals (structlog's default) must not show them.
+            raise transport_error_from(
+                exc, method=request.method, path=request.path, host=host
+            ) from None
+        try:
+            body, incomplete = await self._read_body(response)
+        finally:
+            with contextlib.suppress(httpx.HTTPError):
+                await response.aclose()
+        return SinchResponse(
+            status_code=response.status_code,
+            body=body,
+            headers={
+                name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers
+            },
+            elapsed_ms=(time.perf_counter() - started) * 1000.0,
+            incomplete=incomplete,
+        )
+
+    def _http_request(self, request: SinchRequest, host: str) -> httpx.Request:
+        # A separate frame so the Authorization value is never a local of ``send``.
+        url = httpx.URL(host + request.path)
+        if url.raw_path != request.path.encode("ascii"):
+            raise SinchInvalidRequestError(
+                f"{request.method} {request.path} on {host}: httpx would send a different path",
+                error_type="PathMismatch",
+            )
+        headers = self._auth.headers(request.method, request.path, request.body)
+        headers.update(
+            {
+                "Content-Type": CONTENT_TYPE,
+                "Accept": "application/json",
+                # Bodies are small; identity keeps the size cap honest and spares the CPU.
+                "Accept-Encoding": "identity",
+            }
+        )
+        return self._http.build_request(request.method, url, content=request.body, headers=headers)
+
+    async def _read_body(self, response: httpx.Response) -> tuple[bytes, str | None]:
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                room = self._max_response_bytes - len(body)
+                if len(chunk) > room:
+                    body += chunk[:room]
+                    return bytes(body), "size_limit"
+                body += chunk
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            return bytes(body), type(exc).__name__
+        return bytes(body), None

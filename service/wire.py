@@ -1,0 +1,34 @@
+"""Shared conventions of every message on the wire: camelCase JSON, RFC 3339 UTC timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+
+def format_timestamp(moment: datetime) -> str:
+    """`2026-11-26T23:41:07.123Z`: UTC, milliseconds, `Z`, as the contract writes them."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+Timestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str)]
+
+
+class WireModel(BaseModel):
+    """Strict camelCase model: unknown fields are errors, so a misspelt field fails loudly."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        hide_input_in_errors=True,
+    )
