@@ -17,6 +17,7 @@ from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 
 from service.executor import Executor
+from service.health import HealthServer
 from service.kafka_io import (
     BrokerProducer,
     ConsumerAdapter,
@@ -26,18 +27,23 @@ from service.kafka_io import (
     raw_batch_parser,
     to_record,
 )
+from service.metrics import Metrics
 from service.pipeline.engine import Engine
 from service.pipeline.handler import CommandHandler, HandlerConfig
 from service.pipeline.idempotency import IdempotencyStore, MemoryStore
 from service.pipeline.publishing import Publisher
-from service.pipeline.records import Record, TopicPartition
+from service.pipeline.records import TopicPartition
 from service.pipeline.sqlite_store import SqliteStore
 from service.policy import Backoff
 from service.results import Result, Snapshot
 from service.settings import Settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
+from service.topics import ensure_topics
 
 log = structlog.get_logger("service.app")
+# FastStream logs through the stdlib; without a logger of ours it installs its own coloured
+# handler, which would break the one-JSON-object-per-line output.
+FASTSTREAM_LOGGER = logging.getLogger("faststream")
 
 
 def build_auth(settings: Settings) -> Authenticator:
@@ -73,8 +79,12 @@ async def open_store(settings: Settings) -> IdempotencyStore:
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.broker: KafkaBroker = build_broker(settings.kafka, log_level=logging.DEBUG)
+        self.broker: KafkaBroker = build_broker(settings.kafka, logger=FASTSTREAM_LOGGER)
         self.engine: Engine | None = None
+        self.metrics = Metrics()
+        self.health = HealthServer(
+            settings.http_host, settings.http_port, ready=self.ready, registry=self.metrics.registry
+        )
         self._closers: list[Any] = []
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
@@ -117,6 +127,9 @@ class Service:
         assert self.engine is not None
         self.engine.submit(to_record(raw) for raw in message.raw_message)
 
+    def ready(self) -> bool:
+        return self.engine is not None and self.engine.ready
+
     # --- partition ownership (called by the rebalance listener) ----------------------
 
     async def revoke(self, tps: set[TopicPartition]) -> None:
@@ -131,6 +144,8 @@ class Service:
 
     async def startup(self) -> None:
         s = self.settings
+        if s.kafka.create_topics:
+            await ensure_topics(s.kafka, s.topics)
         http = build_http_client(
             connect_timeout=s.sinch.connect_timeout_s,
             read_timeout=s.sinch.read_timeout_s,
@@ -150,6 +165,7 @@ class Service:
         executor = Executor(
             sinch,
             backoff=Backoff(s.retry.base_delay_s, s.retry.max_delay_s, s.retry.max_retry_after_s),
+            metrics=self.metrics,
             max_attempts=s.retry.max_attempts,
         )
         publisher = Publisher(BrokerProducer(self.broker))
@@ -158,6 +174,7 @@ class Service:
             store=store,
             executor=executor,
             publisher=publisher,
+            metrics=self.metrics,
         )
         self.engine = Engine(
             handler,
@@ -168,6 +185,9 @@ class Service:
             revoke_timeout_s=min(s.shutdown_grace_s, s.kafka.session_timeout_ms / 2000),
             on_failure=handler.on_crash,
         )
+        self.metrics.observe_state(self.engine.state)
+        await self.health.start()
+        self._closers.append(self.health.stop)
 
     async def after_startup(self) -> None:
         assert self.engine is not None
@@ -187,6 +207,22 @@ class Service:
         if self.engine is not None:
             await self.engine.stop(self.settings.shutdown_grace_s)
 
+    def application(self) -> FastStream:
+        return FastStream(
+            self.broker,
+            logger=FASTSTREAM_LOGGER,
+            on_startup=[self.startup],
+            after_startup=[self.after_startup],
+            on_shutdown=[self.shutdown],
+            after_shutdown=[self.after_shutdown],
+            specification=AsyncAPI(
+                title="call-control",
+                version="1.0.0",
+                description="Kafka commands in, Sinch Calling API requests out, results and "
+                "snapshots back.",
+            ),
+        )
+
     async def after_shutdown(self) -> None:
         for close in reversed(self._closers):
             await close()
@@ -195,20 +231,4 @@ class Service:
 
 
 def create_app(settings: Settings) -> FastStream:
-    service = Service(settings)
-    return FastStream(
-        service.broker,
-        specification=AsyncAPI(
-            title="call-control",
-            version="1.0.0",
-            description="Kafka commands in, Sinch Calling API requests out, results and "
-            "snapshots back.",
-        ),
-        on_startup=[service.startup],
-        after_startup=[service.after_startup],
-        on_shutdown=[service.shutdown],
-        after_shutdown=[service.after_shutdown],
-    )
-
-
-__all__ = ["Record", "Service", "create_app"]
+    return Service(settings).application()

@@ -7,6 +7,7 @@ afresh by the client; the retry policy decides, this module only waits and count
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ import structlog
 
 from service import plan as planning
 from service.commands import Command, GetCallInfo
+from service.metrics import Metrics
 from service.plan import CallRequest
 from service.policy import Backoff, Decision, Verdict, judge_response, judge_transport
 from service.results import CallState, ErrorCode, ErrorInfo, Outcome, normalize_call
@@ -55,9 +57,11 @@ class Executor:
         *,
         backoff: Backoff,
         max_attempts: int,
+        metrics: Metrics,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._metrics = metrics
         self._sinch = sinch
         self._backoff = backoff
         self._max_attempts = max_attempts
@@ -104,6 +108,7 @@ class Executor:
         outgoing = SinchRequest(request.method, request.path, request.body, request.region)
         while True:
             attempts.count += 1
+            started = time.perf_counter()
             try:
                 response = await self._sinch.send(outgoing)
             except SinchInvalidRequestError as error:  # refused locally: a retry cannot help
@@ -116,7 +121,9 @@ class Executor:
                     detail=error.error_type,
                 )
                 attempts.status, attempts.response = None, None
+                self._metrics.sinch_responses.labels("none").inc()
             else:
+                self._metrics.sinch_responses.labels(str(response.status_code)).inc()
                 attempts.status, attempts.response = response.status_code, response
                 sinch_code = response.error.error_code if response.error else None
                 decision = judge_response(
@@ -126,6 +133,9 @@ class Executor:
                     attempt=attempts.count,
                     retry_after_s=response.retry_after_seconds,
                 )
+            self._metrics.sinch_latency.labels(request.method).observe(
+                time.perf_counter() - started
+            )
             if decision.verdict is not Verdict.RETRY:
                 return decision
             delay = self._next_delay(decision, attempts.count, expires_at)
@@ -138,6 +148,7 @@ class Executor:
                 delay_s=round(delay, 3),
                 error=decision.code,
             )
+            self._metrics.retries.labels(decision.code.value if decision.code else "unknown").inc()
             await wait(delay)
 
     def _next_delay(

@@ -9,6 +9,7 @@ watermarks instead. The producer is idempotent (acks=all), so its own retries ad
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any, Protocol
 
@@ -44,13 +45,15 @@ def security(settings: KafkaSettings) -> BaseSecurity | None:
     return kinds[settings.sasl_mechanism](username, password, ssl_context=context, use_ssl=use_ssl)
 
 
-def build_broker(settings: KafkaSettings, *, log_level: int) -> KafkaBroker:
+def build_broker(settings: KafkaSettings, *, logger: logging.Logger) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=settings.client_id,
         enable_idempotence=True,
         security=security(settings),
-        log_level=log_level,
+        logger=logger,
+        # Per-batch "Received"/"Processed" lines are noise next to our line per command.
+        log_level=logging.DEBUG,
     )
 
 
@@ -116,6 +119,13 @@ class ConsumerAdapter:
     def pause(self, tps: set[TopicPartition]) -> None:
         owned = self._consumer.assignment()
         self._consumer.pause(*(t for t in map(_ours, tps) if t in owned))
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        try:
+            end: int | None = self._consumer.highwater(_ours(tp))
+        except (AssertionError, KeyError, ValueError):  # not assigned (any more)
+            return None
+        return end
 
     def resume(self, tps: set[TopicPartition]) -> None:
         owned = self._consumer.assignment()

@@ -38,6 +38,9 @@ class KafkaSettings(_Section):
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     max_poll_records: int = Field(default=500, ge=1)
     commit_interval_ms: int = Field(default=500, ge=10, le=60_000)
+    create_topics: bool = False
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Self:

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import structlog
 
+from service.metrics import EngineState
 from service.pipeline.idempotency import IdempotencyStore
 from service.pipeline.lanes import Lanes, Slot
 from service.pipeline.offsets import OffsetTracker
@@ -36,6 +37,9 @@ class ConsumerControl(Protocol):
     def pause(self, tps: set[TopicPartition]) -> None: ...
 
     def resume(self, tps: set[TopicPartition]) -> None: ...
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end offset as last fetched, None when unknown."""
 
 
 Handler = Callable[[Record, Slot], Awaitable[None]]
@@ -66,6 +70,7 @@ class Engine:
         self._assigned: set[TopicPartition] = set()
         self._paused = False
         self._stopping = False
+        self._joined = False
         self._tasks: list[asyncio.Task[None]] = []
         self._commit_lock = asyncio.Lock()
 
@@ -87,6 +92,22 @@ class Engine:
     @property
     def assigned(self) -> frozenset[TopicPartition]:
         return frozenset(self._assigned)
+
+    def state(self) -> EngineState:
+        lag = {}
+        if self._consumer is not None:
+            for tp in self._assigned:
+                end = self._consumer.highwater(tp)
+                mark = self._offsets.watermark(tp)
+                if end is not None and mark is not None:
+                    lag[(tp.topic, tp.partition)] = max(end - mark, 0)
+        lanes = self._lanes
+        return EngineState(lanes.in_flight, lanes.active_lanes, lanes.buffered, self._paused, lag)
+
+    @property
+    def ready(self) -> bool:
+        """Consuming: started, in the group (even with no partition to own), not stopping."""
+        return self._consumer is not None and self._joined and not self._stopping
 
     # --- intake --------------------------------------------------------------------------
 
@@ -157,6 +178,7 @@ class Engine:
     # --- rebalance -----------------------------------------------------------------------
 
     def assign(self, tps: set[TopicPartition]) -> None:
+        self._joined = True
         self._assigned |= tps
         if self._paused and self._consumer is not None:
             self._consumer.pause(tps)  # new partitions join the pause in force

@@ -23,6 +23,7 @@ import structlog
 from service.commands import Command
 from service.decode import Rejection, decode_command
 from service.executor import Execution, Executor
+from service.metrics import Metrics
 from service.pipeline.idempotency import ClaimKind, IdempotencyStore, fingerprint
 from service.pipeline.lanes import Phase, Slot
 from service.pipeline.publishing import Outgoing, Publisher
@@ -58,8 +59,10 @@ class CommandHandler:
         store: IdempotencyStore,
         executor: Executor,
         publisher: Publisher,
+        metrics: Metrics,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._metrics = metrics
         self._config = config
         self._store = store
         self._executor = executor
@@ -266,6 +269,7 @@ class CommandHandler:
                 )
             )
         await self._publisher.publish(messages)
+        self._count(record, result, dead_letter)
         log.info(
             "command",
             command_id=result.command_id,
@@ -281,6 +285,18 @@ class CommandHandler:
             duplicate=result.duplicate,
         )
 
+    def _count(self, record: Record, result: Result, dead_letter: Rejection | None) -> None:
+        metrics = self._metrics
+        kind = result.type or "unknown"
+        metrics.commands.labels(kind, result.outcome.value).inc()
+        if result.duplicate:
+            metrics.duplicates.inc()
+        if dead_letter is not None:
+            metrics.dead_letters.labels(dead_letter.code.value).inc()
+        if record.timestamp_ms is not None:
+            age_s = time.time() - record.timestamp_ms / 1000
+            metrics.command_latency.labels(kind).observe(max(age_s, 0.0))
+
 
 def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:
     return Execution(
@@ -290,6 +306,7 @@ def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execut
 
 def _dead_letter_headers(record: Record, rejection: Rejection) -> dict[str, str]:
     return {
+        "content-type": "application/octet-stream",  # the original bytes, JSON or not
         "error.code": rejection.code.value,
         "error.message": rejection.message,
         "source.topic": record.topic,

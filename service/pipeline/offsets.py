@@ -79,6 +79,10 @@ class OffsetTracker:
         for tp in tps:
             self._partitions.pop(tp, None)
 
+    def watermark(self, tp: TopicPartition) -> int | None:
+        partition = self._partitions.get(tp)
+        return partition.watermark() if partition else None
+
     def in_progress(self, tp: TopicPartition) -> int:
         partition = self._partitions.get(tp)
         return partition.in_progress if partition else 0

@@ -16,12 +16,19 @@ import redis.asyncio as redis
 
 from service.pipeline.idempotency import Claim, ClaimKind, new_owner_id
 
-# KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms
+# KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms, expires_at
+# `expires_at` is checked here too, so retention follows the caller's clock like every backend;
+# the key's TTL only reclaims the memory.
 _CLAIM = """
-local entry = redis.call('HMGET', KEYS[1], 'fingerprint', 'lease_until', 'result')
-local fingerprint, lease_until, result = entry[1], entry[2], entry[3]
+local entry = redis.call('HMGET', KEYS[1], 'fingerprint', 'lease_until', 'result', 'expires_at')
+local fingerprint, lease_until, result, expires_at = entry[1], entry[2], entry[3], entry[4]
+if fingerprint and expires_at and tonumber(expires_at) <= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1])
+  fingerprint = nil
+end
 if not fingerprint then
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'owner', ARGV[2], 'lease_until', ARGV[4])
+  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'owner', ARGV[2], 'lease_until', ARGV[4],
+             'expires_at', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return {'new'}
 end
@@ -84,7 +91,14 @@ class RedisStore:
         now = self._clock()
         reply = await self._claim(
             keys=[self._key(command_id)],
-            args=[fingerprint, self.owner, now, now + self._lease_s, self._retention_ms],
+            args=[
+                fingerprint,
+                self.owner,
+                now,
+                now + self._lease_s,
+                self._retention_ms,
+                now + self._retention_ms / 1000,
+            ],
         )
         kind = ClaimKind(reply[0].decode())
         if kind is ClaimKind.DUPLICATE:
@@ -95,10 +109,15 @@ class RedisStore:
 
     async def complete(self, command_id: str, fingerprint: str, result: bytes) -> None:
         key = self._key(command_id)
+        expires_at = self._clock() + self._retention_ms / 1000
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key, mapping={"fingerprint": fingerprint, "owner": self.owner, "result": result}
-            )
+            fields = {
+                "fingerprint": fingerprint,
+                "owner": self.owner,
+                "result": result,
+                "expires_at": expires_at,
+            }
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.hdel(key, "lease_until")
             pipe.pexpire(key, self._retention_ms)
             await pipe.execute()

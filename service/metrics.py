@@ -1,0 +1,112 @@
+"""Prometheus metrics of one service instance, in its own registry (no module globals, so
+tests can run several services in one process). Gauges that describe the engine's state are
+read at scrape time rather than updated on the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.commands = Counter(
+            "callctl_commands",
+            "Commands finished, by type and outcome",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.command_latency = Histogram(
+            "callctl_command_latency_seconds",
+            "From the command record's timestamp to its result acknowledged by Kafka",
+            ["type"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sinch_latency = Histogram(
+            "callctl_sinch_request_seconds",
+            "One HTTP attempt to Sinch",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sinch_responses = Counter(
+            "callctl_sinch_responses",
+            "Sinch answers by HTTP status ('none' when no answer came)",
+            ["status"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "callctl_retries",
+            "Attempts repeated, by the error that caused them",
+            ["error"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "callctl_idempotent_replays",
+            "Results replayed for an already-seen commandId",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "callctl_dead_letters", "Records sent to the dead-letter topic", ["code"], registry=r
+        )
+
+    def observe_state(self, read: Callable[[], EngineState]) -> None:
+        self.registry.register(_StateCollector(read))
+
+
+class EngineState:
+    """What the scrape reads from the engine and the consumer."""
+
+    def __init__(
+        self,
+        in_flight: int,
+        active_lanes: int,
+        buffered: int,
+        paused: bool,
+        lag: Mapping[tuple[str, int], int],
+    ) -> None:
+        self.in_flight = in_flight
+        self.active_lanes = active_lanes
+        self.buffered = buffered
+        self.paused = paused
+        self.lag = lag
+
+
+class _StateCollector(Collector):
+    def __init__(self, read: Callable[[], EngineState]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        state = self._read()
+        yield GaugeMetricFamily(
+            "callctl_in_flight", "Commands executing now", value=state.in_flight
+        )
+        yield GaugeMetricFamily(
+            "callctl_active_lanes",
+            "Calls with commands queued or running",
+            value=state.active_lanes,
+        )
+        yield GaugeMetricFamily(
+            "callctl_buffered", "Records read, waiting for their turn", value=state.buffered
+        )
+        yield GaugeMetricFamily(
+            "callctl_fetch_paused",
+            "1 while fetching is paused for backpressure",
+            value=int(state.paused),
+        )
+        lag = GaugeMetricFamily(
+            "callctl_consumer_lag",
+            "Records behind the partition's end, from the committed watermark",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), value in sorted(state.lag.items()):
+            lag.add_metric([topic, str(partition)], value)
+        yield lag

@@ -1,0 +1,1 @@
+"""Shared pytest set-up: every test tree sees the project root on sys.path."""

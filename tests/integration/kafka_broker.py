@@ -1,0 +1,48 @@
+"""Which Kafka broker the integration tests use, in this order:
+
+1. the one named by `CALLCTL_TEST_KAFKA` (host:port), e.g. `deploy/kafka.sh start`'s 127.0.0.1:9092;
+2. a testcontainers Kafka, when a Docker engine answers (image: `CALLCTL_TEST_KAFKA_IMAGE`);
+3. none: the tests fail (never skip) with a message saying how to start one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+ENV_BROKER = "CALLCTL_TEST_KAFKA"
+ENV_IMAGE = "CALLCTL_TEST_KAFKA_IMAGE"
+HOW_TO = (
+    "no Kafka broker for the integration tests: run `deploy/kafka.sh start` and set "
+    f"{ENV_BROKER}=127.0.0.1:9092 (`make test` does both), or start a Docker engine so that "
+    "testcontainers can run one"
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415  testcontainers' dependency, only needed here
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextmanager
+def kafka_broker() -> Iterator[str]:
+    named = os.environ.get(ENV_BROKER)
+    if named:
+        yield named
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+
+        image = os.environ.get(ENV_IMAGE, "confluentinc/cp-kafka:7.6.0")
+        with KafkaContainer(image).with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    pytest.fail(HOW_TO, pytrace=False)

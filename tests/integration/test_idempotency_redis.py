@@ -1,0 +1,58 @@
+"""The Redis idempotency store against a real Redis (`deploy/redis.sh start`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from store_contract import CHECKS, Clock, StoreFactory  # noqa: E402
+
+from service.pipeline.idempotency import ClaimKind, IdempotencyStore  # noqa: E402
+from service.pipeline.redis_store import RedisStore  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    url = os.environ.get("CALLCTL_TEST_REDIS")
+    if not url:
+        pytest.fail(
+            "CALLCTL_TEST_REDIS is not set: run `deploy/redis.sh start` and set "
+            "CALLCTL_TEST_REDIS=redis://127.0.0.1:6379/15 (`make test` does both)",
+            pytrace=False,
+        )
+    return url
+
+
+def redis_factory(url: str) -> StoreFactory:
+    prefix = f"test:{uuid.uuid4().hex}:"
+
+    async def make(clock: Callable[[], float]) -> IdempotencyStore:
+        store = RedisStore(url, key_prefix=prefix, lease_s=10, retention_s=3600, clock=clock)
+        await store.open()
+        return store
+
+    return make
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+async def test_redis_store(check: Callable[[StoreFactory], object], redis_url: str) -> None:
+    await check(redis_factory(redis_url))  # type: ignore[misc]
+
+
+async def test_two_replicas_share_claims(redis_url: str) -> None:
+    make = redis_factory(redis_url)
+    clock = Clock()
+    one, two = await make(clock), await make(clock)
+    assert (await one.claim("shared", "fp")).kind is ClaimKind.NEW
+    assert (await two.claim("shared", "fp")).kind is ClaimKind.BUSY
+    await one.complete("shared", "fp", b"result")
+    replay = await two.claim("shared", "fp")
+    assert replay.kind is ClaimKind.DUPLICATE and replay.result == b"result"
+    await one.close()
+    await two.close()

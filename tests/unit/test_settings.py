@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings, describe_errors
+
+SECRET = "c2VjcmV0LXZhbHVlLTEyMzQ="
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(__import__("os").environ):
+        if name.startswith("CALLCTL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CALLCTL_SINCH__APPLICATION_KEY", "app-key")
+    monkeypatch.setenv("CALLCTL_SINCH__APPLICATION_SECRET", SECRET)
+    return monkeypatch
+
+
+def test_contract_names_and_defaults(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_KAFKA__BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    env.setenv("CALLCTL_TOPICS__RESULTS", "custom.results")
+    env.setenv("CALLCTL_MAX_IN_FLIGHT", "64")
+    settings = Settings()
+    assert settings.kafka.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+    assert settings.kafka.group_id == "call-control"
+    assert settings.topics.commands == "call-control.commands.v1"
+    assert settings.topics.results == "custom.results"
+    assert settings.topics.snapshots == "call-control.snapshots.v1"
+    assert settings.topics.dead_letter == "call-control.dead-letter.v1"
+    assert settings.sinch.base_url == "https://calling.api.sinch.com"
+    assert settings.sinch.auth == "signed"
+    assert settings.max_in_flight == 64
+    assert settings.sinch.application_secret is not None
+    assert settings.sinch.application_secret.get_secret_value() == SECRET
+
+
+def test_regional_hosts_only_for_sinch_itself(env: pytest.MonkeyPatch) -> None:
+    assert Settings().sinch.regional_template() == "https://calling-{region}.api.sinch.com"
+    env.setenv("CALLCTL_SINCH__BASE_URL", "http://127.0.0.1:8700")
+    assert Settings().sinch.regional_template() is None
+
+
+def errors_of(env: pytest.MonkeyPatch) -> str:
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    return "\n".join(describe_errors(caught.value))
+
+
+def test_a_bad_setting_is_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_SINCH__AUTH", "oauth")
+    env.setenv("CALLCTL_MAX_IN_FLIGHT", "0")
+    message = errors_of(env)
+    assert "CALLCTL_SINCH__AUTH" in message
+    assert "CALLCTL_MAX_IN_FLIGHT" in message
+
+
+def test_missing_credentials_are_named(env: pytest.MonkeyPatch) -> None:
+    env.delenv("CALLCTL_SINCH__APPLICATION_KEY")
+    message = errors_of(env)
+    assert "CALLCTL_SINCH__APPLICATION_KEY" in message
+
+
+def test_a_secret_never_appears_in_errors(env: pytest.MonkeyPatch) -> None:
+    leaked = "not!base64-but-a-real-secret"
+    env.setenv("CALLCTL_SINCH__APPLICATION_SECRET", leaked)
+    env.setenv("CALLCTL_KAFKA__SASL_PASSWORD", "kafka-password-xyz")
+    env.setenv("CALLCTL_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    message = errors_of(env)
+    assert "CALLCTL_SINCH__APPLICATION_SECRET" in message and "base64" in message
+    assert leaked not in message
+    assert "kafka-password-xyz" not in message
+    assert "CALLCTL_KAFKA" in message, "SASL without a username is named"
