@@ -124,6 +124,7 @@ class Engine:
         self._flow_control()
 
     async def _process(self, record: Record, slot: Slot) -> None:
+        self._flow_control()  # a record left the buffer: maybe room to fetch again
         try:
             await self._handler(record, slot)
         except Exception as error:

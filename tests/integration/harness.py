@@ -224,9 +224,7 @@ class KafkaClient:
             batch = await self._consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 self.received.extend(
-                    Received(
-                        r.topic, r.key, r.value, dict(r.headers), r.partition, r.offset
-                    )
+                    Received(r.topic, r.key, r.value, dict(r.headers), r.partition, r.offset)
                     for r in records
                 )
         return self.received
@@ -237,7 +235,9 @@ class KafkaClient:
     def results(self) -> list[dict[str, Any]]:
         return [r.json() for r in self.on(self.topics.results)]
 
-    async def results_for(self, command_ids: list[str], timeout_s: float = 30.0) -> dict[str, dict[str, Any]]:
+    async def results_for(
+        self, command_ids: list[str], timeout_s: float = 30.0
+    ) -> dict[str, dict[str, Any]]:
         wanted = set(command_ids)
 
         def have_all(_: list[Received]) -> bool:

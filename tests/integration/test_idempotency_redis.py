@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from store_contract import CHECKS, Clock, StoreFactory  # noqa: E402
+from store_contract import CHECKS, Clock, StoreFactory
 
-from service.pipeline.idempotency import ClaimKind, IdempotencyStore  # noqa: E402
-from service.pipeline.redis_store import RedisStore  # noqa: E402
+from service.pipeline.idempotency import ClaimKind, IdempotencyStore
+from service.pipeline.redis_store import RedisStore
 
 
 @pytest.fixture(scope="module")

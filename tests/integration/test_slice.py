@@ -93,7 +93,11 @@ async def test_get_call_info_publishes_a_snapshot(
 
     assert result["outcome"] == "succeeded"
     assert result["httpStatus"] == 200
-    assert result["request"] == {"method": "GET", "path": f"/calling/v1/calls/id/{call_id}", "body": None}
+    assert result["request"] == {
+        "method": "GET",
+        "path": f"/calling/v1/calls/id/{call_id}",
+        "body": None,
+    }
     snapshots = [r.json() for r in kafka_client.on(settings.topics.snapshots)]
     assert len(snapshots) == 1, "getCallInfo's own answer is the snapshot: no second read"
     assert snapshots[0]["call"]["status"] == "ONGOING"

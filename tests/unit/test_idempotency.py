@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from store_contract import CHECKS, Clock, StoreFactory  # noqa: E402
+from store_contract import CHECKS, Clock, StoreFactory
 
-from service.pipeline.idempotency import ClaimKind, IdempotencyStore, MemoryStore  # noqa: E402
-from service.pipeline.sqlite_store import SqliteStore  # noqa: E402
+from service.pipeline.idempotency import ClaimKind, IdempotencyStore, MemoryStore
+from service.pipeline.sqlite_store import SqliteStore
 
 
 def memory_factory() -> StoreFactory:
@@ -39,7 +39,9 @@ async def test_sqlite_store(check: Callable[[StoreFactory], object], tmp_path: P
     await check(sqlite_factory(tmp_path / "idem.sqlite3"))  # type: ignore[misc]
 
 
-async def test_sqlite_survives_a_restart_and_expires_the_dead_process_claims(tmp_path: Path) -> None:
+async def test_sqlite_survives_a_restart_and_expires_the_dead_process_claims(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "idem.sqlite3"
     clock = Clock()
     first = SqliteStore(path, lease_s=60, retention_s=3600, clock=clock)

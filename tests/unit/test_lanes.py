@@ -29,7 +29,7 @@ async def test_one_call_runs_in_order_and_calls_run_concurrently() -> None:
 
     lanes = Lanes(max_in_flight=100, process=process)
     offset = 0
-    for round_ in range(5):
+    for _round in range(5):
         for call in range(20):
             lanes.put(rec(offset, f"call-{call}"))
             offset += 1

@@ -1,0 +1,168 @@
+"""Fault tests with real processes: kill -9, replicas coming and going, a broker restart.
+
+Each asserts from the simulator's request log and the results topic (see `check_run`).
+Sizes: FAULT_CALLS calls of FAULT_PER_CALL commands each (default 300 of 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from harness import SimulatorProcess
+from support import (
+    ROOT,
+    ServiceProcess,
+    check_run,
+    count_results,
+    new_run,
+    plan_load,
+    produce_commands,
+    service_env,
+    simulator_log,
+    unique_topics,
+    wait_for_results,
+)
+
+CALLS = int(os.environ.get("FAULT_CALLS", "300"))
+PER_CALL = int(os.environ.get("FAULT_PER_CALL", "10"))
+
+
+async def wait_until(
+    predicate_count: int, bootstrap: str, topic: str, timeout_s: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while await count_results(bootstrap, topic) < predicate_count:
+        assert time.monotonic() < deadline, (
+            f"fewer than {predicate_count} results after {timeout_s}s"
+        )
+        await asyncio.sleep(0.3)
+
+
+async def test_kill_minus_nine_mid_load_loses_nothing_and_repeats_nothing(
+    kafka: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    run = new_run()
+    topics = unique_topics(run)
+    planned = plan_load(CALLS, PER_CALL, run)
+    env = service_env(
+        bootstrap=kafka,
+        simulator_url=simulator.url,
+        topics=topics,
+        group=f"fault-{run}",
+        state_dir=tmp_path,
+        CALLCTL_MAX_IN_FLIGHT="64",
+    )
+    await simulator.set_faults(latencyMs=5)
+    first = ServiceProcess("first", env, tmp_path)
+    first.start()
+    await produce_commands(kafka, topics.commands, planned)
+    await wait_until(len(planned) // 3, kafka, topics.results)
+    first.kill()
+
+    second = ServiceProcess("second", env, tmp_path)
+    second.start()
+    try:
+        results = await wait_for_results(
+            kafka, topics.results, {p.command_id for p in planned}, 180, [first, second]
+        )
+    finally:
+        assert second.terminate() == 0, "SIGTERM: graceful stop exits 0"
+    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    assert verdict.problems == []
+    replays = sum(1 for rs in results.values() for r in rs if r["duplicate"])
+    print(f"kill -9: {len(planned)} commands, {replays} replayed results after the restart")
+
+
+async def test_two_replicas_one_stopped_and_started_during_the_load(
+    kafka: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    redis_url = os.environ.get("CALLCTL_TEST_REDIS")
+    if not redis_url:
+        pytest.fail("CALLCTL_TEST_REDIS is not set: run `deploy/redis.sh start` (`make test` does)")
+    run = new_run()
+    topics = unique_topics(run)
+    planned = plan_load(CALLS, PER_CALL, run)
+    env = service_env(
+        bootstrap=kafka,
+        simulator_url=simulator.url,
+        topics=topics,
+        group=f"fault-{run}",
+        state_dir=tmp_path,
+        CALLCTL_MAX_IN_FLIGHT="32",
+        CALLCTL_IDEMPOTENCY__BACKEND="redis",
+        CALLCTL_IDEMPOTENCY__REDIS_URL=redis_url,
+        CALLCTL_IDEMPOTENCY__KEY_PREFIX=f"fault:{run}:",
+    )
+    await simulator.set_faults(latencyMs=10)
+    one = ServiceProcess("replica-1", env, tmp_path)
+    two = ServiceProcess("replica-2", env, tmp_path)
+    one.start()
+    two.start()
+    await produce_commands(kafka, topics.commands, planned)
+    await wait_until(len(planned) // 4, kafka, topics.results)
+    assert two.terminate() == 0
+    await wait_until(len(planned) // 2, kafka, topics.results)
+    two_again = ServiceProcess("replica-2-again", env, tmp_path)
+    two_again.start()
+    try:
+        results = await wait_for_results(
+            kafka, topics.results, {p.command_id for p in planned}, 180, [one, two, two_again]
+        )
+    finally:
+        assert one.terminate() == 0
+        assert two_again.terminate() == 0
+    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    assert verdict.problems == []
+
+
+async def test_broker_restart_mid_load(simulator: SimulatorProcess, tmp_path: Path) -> None:
+    """A broker of its own (other ports, other state dir), restarted under load."""
+    broker_env = {
+        **os.environ,
+        "KAFKA_PORT": "19092",
+        "KAFKA_CONTROLLER_PORT": "19093",
+        "CALLCTL_LOCAL_DIR": str(tmp_path / "local"),
+    }
+    kafka_sh = str(ROOT / "deploy" / "kafka.sh")
+    await asyncio.to_thread(
+        subprocess.run, [kafka_sh, "start"], env=broker_env, check=True, capture_output=True
+    )
+    bootstrap = "127.0.0.1:19092"
+    run = new_run()
+    topics = unique_topics(run)
+    planned = plan_load(CALLS // 2, PER_CALL, run)
+    env = service_env(
+        bootstrap=bootstrap,
+        simulator_url=simulator.url,
+        topics=topics,
+        group=f"fault-{run}",
+        state_dir=tmp_path,
+        CALLCTL_MAX_IN_FLIGHT="64",
+    )
+    await simulator.set_faults(latencyMs=20)
+    service = ServiceProcess("service", env, tmp_path)
+    try:
+        service.start()
+        await produce_commands(bootstrap, topics.commands, planned)
+        await wait_until(len(planned) // 4, bootstrap, topics.results)
+        await asyncio.to_thread(
+            subprocess.run, [kafka_sh, "restart"], env=broker_env, check=True, capture_output=True
+        )
+        results = await wait_for_results(
+            bootstrap, topics.results, {p.command_id for p in planned}, 240, [service]
+        )
+        assert service.alive(), "the service rode out the broker restart"
+        assert service.terminate() == 0
+    finally:
+        if service.alive():
+            service.kill()
+        await asyncio.to_thread(
+            subprocess.run, [kafka_sh, "stop"], env=broker_env, check=False, capture_output=True
+        )
+    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    assert verdict.problems == []
