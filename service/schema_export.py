@@ -1,0 +1,336 @@
+"""The message contract as files: one JSON Schema per topic, and the app's AsyncAPI document.
+
+    uv run python -m service.schema_export            write schemas/*.json from the models
+    uv run python -m service.schema_export --check    exit 1, naming each file that drifted
+
+Everything is generated from the code, never edited by hand:
+
+- `call-control.commands.v1.schema.json`: the `Command` union as producers write it (camelCase
+  aliases, validation mode), discriminated on `type`, unknown fields forbidden;
+- `call-control.results.v1.schema.json` and `call-control.snapshots.v1.schema.json`: `Result` and
+  `Snapshot` as the service serializes them (every field is always written, `null` included, so
+  every field is required);
+- `asyncapi.json`: the document FastStream builds from `create_app(settings)`. The commands
+  subscriber reads raw records (its handler takes a `KafkaMessage`), so FastStream can only
+  describe its payload as empty; the export puts the `Command` schema in its place.
+
+Three things the models know and pydantic does not write into a schema are added here (see
+`ContractSchema`): module-qualified definition names become readable ones (`SayCommand` for the
+command, `Say` for the SVAML instruction); timezone-aware input timestamps get an RFC 3339
+`pattern` with a zone (a `format` alone is only an annotation in draft 2020-12), so a timestamp
+without a zone fails the schema as it fails the model; and the timestamps the service writes
+(`format_timestamp`) are described as what they are, `date-time` strings in UTC with `Z`.
+
+Rules written as validators (prompt id schemes, `locale` required with `#tts[`, the 4 KiB metadata
+limit, which SVAML parts each endpoint takes) are not expressible from the models' types; the
+schema documents them in its description and the service enforces them.
+
+Output is deterministic: sorted keys, 2-space indent, UTF-8, one trailing newline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from service.commands import COMMAND, Command
+from service.results import Result, Snapshot
+from service.settings import KafkaSettings, Settings, SinchSettings, TopicSettings
+from service.wire import format_timestamp
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ID_PREFIX = "urn:call-control:schema:"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = "schemas"
+ASYNCAPI_FILE = "asyncapi.json"
+REGENERATE = "uv run python -m service.schema_export"
+
+# RFC 3339 date-time (section 5.6, with the space its note allows), a zone required.
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+# What the service writes (`service.wire.format_timestamp`): UTC, milliseconds, `Z`.
+WIRE_TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+
+TOPICS = TopicSettings()
+
+COMMANDS_DESCRIPTION = (
+    "A command on the commands topic (key: the callId, UTF-8). One object per record, "
+    "camelCase, discriminated on `type`; unknown fields are rejected. Enforced by the service "
+    "beyond this schema: `ids` items are an http(s) URL, #tts[...], #ssml[...] or #href[...]; "
+    "`locale` is required when an id is #tts[...] or #ssml[...]; park prompts are #tts[...] or "
+    "#ssml[...]; `metadata` is at most 4096 bytes serialized; a raw `svaml` command takes, "
+    "with `leg`, only say/playFiles instructions and a continue/hangup action, and without "
+    "`leg` any instruction but answer and a hangup/continue/park action; the record key "
+    "equals `callId`; the record is at most the configured size (default 64 KiB). A command "
+    "breaking a rule gets a `rejected` result with error code `invalid_command`."
+)
+RESULTS_DESCRIPTION = (
+    "One result per command record on the results topic (key: the callId). Every field is "
+    "always present, `null` included. `outcome` is `rejected` when no request was made "
+    "because the command broke the contract, `failed` when a request was made and did not "
+    "succeed; `duplicate` is true when the result replays an earlier execution of the same "
+    "commandId. `request.body` has recording credentials replaced by `***`."
+)
+SNAPSHOTS_DESCRIPTION = (
+    "The latest state of a call as Sinch reports it, normalized, on the compacted snapshots "
+    "topic (key: the callId). Published after a successful command (unless switched off) and "
+    "for every getCallInfo. Unknown values are kept as text; fields Sinch left out are null."
+)
+
+
+# --- JSON Schema generation -------------------------------------------------------------
+
+
+def _command_classes() -> tuple[type[BaseModel], ...]:
+    union = typing.get_args(Command)[0]
+    return tuple(typing.get_args(union))
+
+
+_COMMAND_DEF_NAMES = {
+    f"{cls.__module__}.{cls.__qualname__}": f"{cls.__name__}Command" for cls in _command_classes()
+}
+_CORE_REF = re.compile(r"^(?P<path>[\w.]+):(?P<id>\d+)$")
+
+
+class ContractSchema(GenerateJsonSchema):
+    """Pydantic's generator, with the contract's readable names and RFC 3339 timestamps."""
+
+    def get_defs_ref(self, core_mode_ref: CoreModeRef) -> DefsRef:
+        core_ref, mode = core_mode_ref
+        match = _CORE_REF.match(core_ref)
+        if match and match["path"] in _COMMAND_DEF_NAMES:
+            module = match["path"].rsplit(".", 1)[0]
+            renamed = f"{module}.{_COMMAND_DEF_NAMES[match['path']]}:{match['id']}"
+            return super().get_defs_ref((typing.cast(Any, renamed), mode))
+        return super().get_defs_ref(core_mode_ref)
+
+    def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
+        value = super().datetime_schema(schema)
+        if schema.get("tz_constraint") == "aware":
+            value["pattern"] = RFC3339_PATTERN
+        return value
+
+    def ser_schema(
+        self,
+        schema: core_schema.SerSchema
+        | core_schema.IncExSeqSerSchema
+        | core_schema.IncExDictSerSchema,
+    ) -> JsonSchemaValue | None:
+        if schema.get("type") == "function-plain" and schema.get("function") is format_timestamp:
+            return {"type": "string", "format": "date-time", "pattern": WIRE_TIMESTAMP_PATTERN}
+        return super().ser_schema(schema)
+
+    def field_is_required(
+        self,
+        field: core_schema.ModelField | core_schema.DataclassField | core_schema.TypedDictField,
+        total: bool,
+    ) -> bool:
+        # Published models are dumped whole (`to_bytes` excludes nothing): every field is there.
+        if self.mode == "serialization":
+            return True
+        return super().field_is_required(field, total)
+
+
+def _document(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$schema": DIALECT,
+        "$id": f"{ID_PREFIX}{name}",
+        **schema,
+        "title": name,
+        "description": description,
+    }
+
+
+def commands_schema() -> dict[str, Any]:
+    """The commands topic's schema: what producers may write."""
+    schema = COMMAND.json_schema(by_alias=True, mode="validation", schema_generator=ContractSchema)
+    return _document(TOPICS.commands, COMMANDS_DESCRIPTION, schema)
+
+
+def results_schema() -> dict[str, Any]:
+    """The results topic's schema: what the service writes."""
+    schema = Result.model_json_schema(
+        by_alias=True, mode="serialization", schema_generator=ContractSchema
+    )
+    return _document(TOPICS.results, RESULTS_DESCRIPTION, schema)
+
+
+def snapshots_schema() -> dict[str, Any]:
+    """The snapshots topic's schema: what the service writes."""
+    schema = Snapshot.model_json_schema(
+        by_alias=True, mode="serialization", schema_generator=ContractSchema
+    )
+    return _document(TOPICS.snapshots, SNAPSHOTS_DESCRIPTION, schema)
+
+
+# --- AsyncAPI ----------------------------------------------------------------------------
+
+
+def export_settings() -> Settings:
+    """Default settings, built explicitly: the document must not depend on the environment."""
+    return Settings(
+        kafka=KafkaSettings(),
+        topics=TopicSettings(),
+        sinch=SinchSettings(
+            application_key="schema-export", application_secret=SecretStr("c2NoZW1hLWV4cG9ydA==")
+        ),
+    )
+
+
+def _relocate_refs(value: Any, old: str, new: str) -> Any:
+    """Rewrite `$ref`s (and discriminator mappings) from `old` prefix to `new`."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key == "$ref" and isinstance(item, str) and item.startswith(old):
+                out[key] = new + item.removeprefix(old)
+            elif key == "discriminator" and isinstance(item, dict):
+                # AsyncAPI's Schema Object takes the property name only (OpenAPI takes a map).
+                out[key] = item["propertyName"]
+            else:
+                out[key] = _relocate_refs(item, old, new)
+        return out
+    if isinstance(value, list):
+        return [_relocate_refs(item, old, new) for item in value]
+    return value
+
+
+def _with_command_payload(document: dict[str, Any], commands: dict[str, Any]) -> dict[str, Any]:
+    """Give the commands channel's messages the `Command` schema in place of an empty payload."""
+    components = document.setdefault("components", {})
+    schemas: dict[str, Any] = components.setdefault("schemas", {})
+    messages: dict[str, Any] = components.get("messages", {})
+    channel = next(
+        (
+            ch
+            for ch in document.get("channels", {}).values()
+            if ch.get("address") == TOPICS.commands
+        ),
+        None,
+    )
+    if channel is None:
+        raise RuntimeError(f"the AsyncAPI document has no channel for {TOPICS.commands}")
+    empty = "#/components/schemas/EmptyPayload"
+    replaced = False
+    for ref in channel.get("messages", {}).values():
+        message = messages[ref["$ref"].rsplit("/", 1)[-1]]
+        if message.get("payload") == {"$ref": empty}:
+            message["payload"] = {"$ref": "#/components/schemas/Command"}
+            replaced = True
+    if not replaced:
+        return document  # the app declares a payload of its own: keep it
+    definitions = {
+        key: value
+        for key, value in commands.items()
+        if key not in {"$schema", "$id", "$defs", "title", "description"}
+    }
+    additions = {**commands.get("$defs", {}), "Command": {**definitions, "title": "Command"}}
+    for name, schema in additions.items():
+        if name in schemas and schemas[name] != schema:
+            raise RuntimeError(f"AsyncAPI component schema {name!r} would be overwritten")
+        schemas[name] = _relocate_refs(schema, "#/$defs/", "#/components/schemas/")
+    if empty not in json.dumps(document):
+        schemas.pop("EmptyPayload", None)
+    return document
+
+
+def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
+    """The AsyncAPI document of `create_app(settings)`, with the commands payload filled in."""
+    from service.app import create_app  # the Kafka side; imported only when asked for
+
+    app = create_app(settings or export_settings())
+    document = app.schema.to_specification().to_jsonable()
+    if not isinstance(document, dict):
+        raise TypeError("FastStream returned an AsyncAPI document that is not an object")
+    return _with_command_payload(json.loads(json.dumps(document)), commands_schema())
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+def render(document: Any) -> str:
+    """The one text form of a generated file."""
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
+    f"{SCHEMA_DIR}/{TOPICS.commands}.schema.json": commands_schema,
+    f"{SCHEMA_DIR}/{TOPICS.results}.schema.json": results_schema,
+    f"{SCHEMA_DIR}/{TOPICS.snapshots}.schema.json": snapshots_schema,
+    f"{SCHEMA_DIR}/{ASYNCAPI_FILE}": asyncapi_document,
+}
+
+
+def artifacts() -> dict[str, str]:
+    """Every generated file: path relative to the repository root, and its exact text."""
+    return {path: render(generate()) for path, generate in GENERATORS.items()}
+
+
+def write(root: Path = REPO_ROOT) -> list[str]:
+    """Write every file under `root`; returns the paths whose content changed."""
+    changed = []
+    for path, text in artifacts().items():
+        target = root / path
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        changed.append(path)
+    return changed
+
+
+def drift(root: Path = REPO_ROOT) -> list[str]:
+    """The paths whose committed content differs from what the models produce (or is missing)."""
+    stale = []
+    for path, text in artifacts().items():
+        target = root / path
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(path)
+    return stale
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.schema_export",
+        description="Generate the JSON Schemas and the AsyncAPI document from the models.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 and name each file that differs from the models",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = drift(args.root)
+        for path in stale:
+            print(f"drift: {path} differs from the models", file=sys.stderr)
+        if stale:
+            print(f"regenerate with: {REGENERATE}", file=sys.stderr)
+            return 1
+        print(f"{len(GENERATORS)} files match the models")
+        return 0
+    changed = write(args.root)
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{len(GENERATORS)} files generated, {len(changed)} changed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""The committed schema files are exactly what `service.schema_export` generates from the models.
+
+A failure here means a model (or the app's AsyncAPI declarations) changed without the files:
+regenerate with `uv run python -m service.schema_export` and commit the result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from service import schema_export
+
+GENERATED = schema_export.artifacts()
+
+
+@pytest.mark.parametrize("path", sorted(GENERATED))
+def test_committed_file_matches_the_models(path: str) -> None:
+    committed = schema_export.REPO_ROOT / path
+    assert committed.exists(), f"{path} is missing: run {schema_export.REGENERATE}"
+    assert committed.read_text(encoding="utf-8") == GENERATED[path], (
+        f"{path} drifted from the models: run {schema_export.REGENERATE}"
+    )
+
+
+def test_no_drift_reported() -> None:
+    assert schema_export.drift() == []
+
+
+def test_one_schema_per_topic_plus_asyncapi() -> None:
+    topics = schema_export.TOPICS
+    assert sorted(GENERATED) == sorted(
+        [
+            f"schemas/{topics.commands}.schema.json",
+            f"schemas/{topics.results}.schema.json",
+            f"schemas/{topics.snapshots}.schema.json",
+            "schemas/asyncapi.json",
+        ]
+    )
+
+
+def test_generation_is_deterministic() -> None:
+    assert schema_export.artifacts() == GENERATED
+
+
+@pytest.mark.parametrize("path", sorted(GENERATED))
+def test_rendering_is_canonical(path: str) -> None:
+    text = GENERATED[path]
+    assert text.endswith("}\n")
+    assert not text.endswith("\n\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("topic", "required_keyword"),
+    [("commands", "oneOf"), ("results", "properties"), ("snapshots", "properties")],
+)
+def test_topic_schema_is_draft_2020_12_with_identity(topic: str, required_keyword: str) -> None:
+    name = getattr(schema_export.TOPICS, topic)
+    schema = json.loads(GENERATED[f"schemas/{name}.schema.json"])
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"urn:call-control:schema:{name}"
+    assert schema["title"] == name
+    assert len(schema["description"]) > 80
+    assert required_keyword in schema
+
+
+def test_commands_schema_is_camel_case_and_closed() -> None:
+    schema = json.loads(GENERATED[f"schemas/{schema_export.TOPICS.commands}.schema.json"])
+    say = schema["$defs"]["SayCommand"]
+    assert say["additionalProperties"] is False
+    assert {"commandId", "callId", "issuedAt", "expiresAt"} <= set(say["properties"])
+    assert not any("_" in name for name in say["properties"])
+    assert schema["discriminator"]["propertyName"] == "type"
+    assert set(schema["discriminator"]["mapping"]) == {
+        "hangup",
+        "say",
+        "playFiles",
+        "sendDtmf",
+        "park",
+        "unpark",
+        "startRecording",
+        "stopRecording",
+        "svaml",
+        "getCallInfo",
+    }
+
+
+def test_published_schemas_require_every_field() -> None:
+    results = json.loads(GENERATED[f"schemas/{schema_export.TOPICS.results}.schema.json"])
+    assert set(results["required"]) == set(results["properties"])
+    error = results["$defs"]["ErrorInfo"]
+    assert set(error["required"]) == {
+        "code",
+        "message",
+        "retryable",
+        "sinchErrorCode",
+        "sinchReference",
+    }
+
+
+def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
+    document = json.loads(GENERATED["schemas/asyncapi.json"])
+    topics = schema_export.TOPICS
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {topics.commands, topics.results, topics.snapshots, topics.dead_letter}
+    payloads = {
+        name.split(":")[0]: message["payload"]
+        for name, message in document["components"]["messages"].items()
+    }
+    assert payloads["commands"] == {"$ref": "#/components/schemas/Command"}
+    assert payloads["results"] == {"$ref": "#/components/schemas/Result"}
+    assert payloads["snapshots"] == {"$ref": "#/components/schemas/Snapshot"}
+    assert "EmptyPayload" not in document["components"]["schemas"]
+    assert "#/$defs/" not in GENERATED["schemas/asyncapi.json"]
+
+
+def test_check_passes_on_this_checkout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert schema_export.main(["--check"]) == 0
+    assert "match the models" in capsys.readouterr().out
+
+
+def test_check_names_each_drifted_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert schema_export.main(["--root", str(tmp_path)]) == 0
+    assert schema_export.main(["--check", "--root", str(tmp_path)]) == 0
+    capsys.readouterr()
+
+    commands = f"schemas/{schema_export.TOPICS.commands}.schema.json"
+    edited = tmp_path / commands
+    edited.write_text(edited.read_text(encoding="utf-8").replace("600", "700"), encoding="utf-8")
+    (tmp_path / "schemas/asyncapi.json").unlink()
+
+    assert schema_export.main(["--check", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"drift: {commands}" in err
+    assert "drift: schemas/asyncapi.json" in err
+    assert f"schemas/{schema_export.TOPICS.results}.schema.json" not in err
+    assert schema_export.REGENERATE in err
