@@ -52,7 +52,8 @@ def decode_command(
             ErrorCode.NOT_JSON, "record value is empty", call_id=_readable_call_id(key)
         )
     try:
-        command = COMMAND.validate_json(value)
+        # by_name=False: only the camelCase names of the contract; `command_id` is unknown
+        command = COMMAND.validate_json(value, by_name=False)
     except ValidationError as error:
         return _explain(key, value, error)
     if key is not None and key != command.call_id.encode():

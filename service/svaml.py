@@ -18,8 +18,9 @@ from pydantic import Field, StringConstraints, TypeAdapter, field_validator, mod
 from service.wire import WireModel
 
 MAX_DURATION_S = 14_400
-_PROMPT_ID = re.compile(r"^(#tts\[.*\]|#ssml\[.*\]|#href\[.*\]|https?://\S+)$", re.DOTALL)
-_TTS_PROMPT = re.compile(r"^(#tts\[.*\]|#ssml\[.*\])$", re.DOTALL)
+# fullmatch, not match: `$` would let a trailing newline through. `#href[...]` holds a URL.
+_PROMPT_ID = re.compile(r"#tts\[.+\]|#ssml\[.+\]|#href\[https?://\S+\]|https?://\S+", re.DOTALL)
+_TTS_PROMPT = re.compile(r"#tts\[.+\]|#ssml\[.+\]", re.DOTALL)
 
 Locale = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Dtmf = Annotated[str, StringConstraints(pattern=r"^[0-9#w]{1,64}$")]
@@ -32,13 +33,13 @@ def needs_locale(ids: list[str]) -> bool:
 
 
 def check_prompt_id(value: str) -> str:
-    if not _PROMPT_ID.match(value):
+    if not _PROMPT_ID.fullmatch(value):
         raise ValueError("must be an http(s) URL, #tts[...], #ssml[...] or #href[...]")
     return value
 
 
 def check_tts_prompt(value: str | None) -> str | None:
-    if value is not None and not _TTS_PROMPT.match(value):
+    if value is not None and not _TTS_PROMPT.fullmatch(value):
         raise ValueError("must be #tts[...] or #ssml[...]")
     return value
 
@@ -97,7 +98,10 @@ class TranscriptionOptions(WireModel):
 
 class RecordingOptions(WireModel):
     destination_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
-    credentials: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    # A secret: kept out of repr, and replaced by "***" wherever a command is echoed.
+    credentials: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
+        repr=False
+    )
     format: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
     notification_events: bool | None = None
     transcription_options: TranscriptionOptions | None = None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
@@ -18,7 +19,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-Timestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str)]
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _rfc3339(value: object) -> object:
+    """Strings must look like RFC 3339 (pydantic alone takes epoch numbers and missing
+    seconds); a missing zone is left to AwareDatetime, whose message names it."""
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-11-26T23:41:07.123Z")
+        return datetime.fromisoformat(value.upper())
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    PlainSerializer(format_timestamp, return_type=str),
+]
 
 
 class WireModel(BaseModel):

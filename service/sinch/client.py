@@ -32,6 +32,7 @@ from typing import Final, Literal
 from urllib.parse import quote
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from service.sinch.auth import CONTENT_TYPE, Authenticator
 from service.sinch.errors import (
@@ -220,6 +221,9 @@ def build_http_client(
       TLS connections; keep ``keepalive_expiry`` under the peer's idle timeout to avoid
       reusing a connection the server is closing (reported as maybe-sent);
     * no redirects, HTTP/1.1 only;
+    * the connections are aiohttp's (``httpx_aiohttp.AiohttpTransport``): httpcore's pool
+      scans every connection on every request, which at a few hundred connections cost
+      ~12 CPU-ms a request here against ~0.5 with aiohttp's (measured, bench/);
     * ``trust_env=True`` by default so ``HTTPS_PROXY``/``NO_PROXY`` and ``SSL_CERT_FILE``
       work in clusters with an egress proxy; pass False to ignore the environment.
       httpx ignores proxies and limits when ``transport`` is given (tests).
@@ -235,19 +239,20 @@ def build_http_client(
             raise ValueError(f"{name} must be positive, got {value!r}")
     if max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections!r}")
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=keepalive_expiry,
+    )
     return httpx.AsyncClient(
         timeout=httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
         ),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
-        ),
+        limits=limits,
         follow_redirects=False,
         http2=False,
         headers={"User-Agent": _user_agent()},
-        transport=transport,
+        transport=transport or AiohttpTransport(limits=limits, trust_env=trust_env),
         trust_env=trust_env,
     )
 

@@ -50,11 +50,13 @@ not act: the price of never replaying a PATCH that could have been applied.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import re
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 
 __all__ = [
@@ -120,6 +122,24 @@ _INVALID: tuple[type[Exception], ...] = (
 _MAX_CAUSE_CHARS = 200
 
 
+def _from_aiohttp(cause: BaseException | None) -> tuple[bool, bool] | None:
+    """(request_sent, timeout) read from the aiohttp error behind an httpx one.
+
+    The aiohttp transport maps every `ClientConnectionError` to `httpx.ConnectTimeout`,
+    including a connection dropped after the request was written; taken at its word that
+    would repeat a PATCH Sinch may have acted on. The original error says what happened.
+    """
+    if not isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
+        return None
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return False, False  # no connection: nothing was written
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return False, True  # waiting for a pooled or new connection
+    if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+        return True, True  # the request was written; the answer did not come in time
+    return True, False
+
+
 def transport_error_from(
     exc: Exception, *, method: str, path: str, host: str
 ) -> SinchTransportError:
@@ -130,6 +150,16 @@ def transport_error_from(
     message = f"{method} {path} on {host}: {error_type}: {detail}"
     if isinstance(exc, _INVALID):
         return SinchInvalidRequestError(message, error_type=error_type)
+    underlying = _from_aiohttp(exc.__cause__)
+    if underlying is not None:
+        sent, timed_out = underlying
+        cause_type = type(exc.__cause__).__name__
+        return SinchTransportError(
+            f"{method} {path} on {host}: {cause_type}: {detail}",
+            request_sent=sent,
+            timeout=timed_out,
+            error_type=cause_type,
+        )
     return SinchTransportError(
         message,
         request_sent=not isinstance(exc, _NOT_SENT),

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import SimulatorProcess
-from kafka_broker import kafka_broker
+from tests.integration.harness import SimulatorProcess
+from tests.integration.kafka_broker import kafka_broker
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def plan_load(calls: int, per_call: int, run: str) -> list[Planned]:
         call_id = f"{run}-call-{c}"
         for i in range(per_call):
             command_id = f"{run}-{c}-{i}"
-            base = {"commandId": command_id, "callId": call_id}
+            base: dict[str, Any] = {"commandId": command_id, "callId": call_id}
             if i == per_call - 1:
                 command = {**base, "type": "hangup"}
             elif i % 3 == 0:
@@ -141,7 +142,9 @@ def plan_load(calls: int, per_call: int, run: str) -> list[Planned]:
     return planned
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+async def produce(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:

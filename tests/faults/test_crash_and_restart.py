@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import SimulatorProcess
-from support import (
+
+from tests.faults.support import (
     ROOT,
     ServiceProcess,
     check_run,
@@ -27,6 +27,7 @@ from support import (
     unique_topics,
     wait_for_results,
 )
+from tests.integration.harness import SimulatorProcess
 
 CALLS = int(os.environ.get("FAULT_CALLS", "300"))
 PER_CALL = int(os.environ.get("FAULT_PER_CALL", "10"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from harness import SimulatorProcess
-from support import (
+from tests.faults.support import (
     SIM_KEY,
     SIM_SECRET,
     ServiceProcess,
@@ -18,6 +18,7 @@ from support import (
     unique_topics,
     wait_for_results,
 )
+from tests.integration.harness import SimulatorProcess
 
 RECORDING_SECRET = "AKIAEXAMPLE:very-secret-recording-credential:eu-central-1"
 
@@ -29,7 +30,7 @@ async def test_no_secret_reaches_logs_results_or_headers(
     topics = unique_topics(run)
     call_id = f"{run}-secret-call"
     options = {"destinationUrl": "s3://bucket/rec", "credentials": RECORDING_SECRET}
-    commands = [
+    commands: list[dict[str, Any]] = [
         {"commandId": f"{run}-1", "callId": call_id, "type": "startRecording", "options": options},
         {
             "commandId": f"{run}-2",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
-from harness import SimulatorProcess
-from support import (
+from tests.faults.support import (
     HARMLESS_TYPES,
     ServiceProcess,
     check_run,
@@ -20,6 +20,7 @@ from support import (
     unique_topics,
     wait_for_results,
 )
+from tests.integration.harness import SimulatorProcess
 
 MAX_ATTEMPTS = 4
 
@@ -98,7 +99,7 @@ async def test_a_thousand_malformed_records_are_dead_lettered_and_the_rest_unaff
     topics = unique_topics(run)
     planned = plan_load(100, 10, run)
     rng = random.Random(11)
-    garbage_kinds = [
+    garbage_kinds: list[Callable[[int], bytes]] = [
         lambda i: b"\xff\xfe not json " + str(i).encode(),
         lambda i: b"[1, 2, 3]",
         lambda i: json.dumps(

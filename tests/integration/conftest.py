@@ -4,12 +4,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from harness import KafkaClient, SimulatorProcess, service_settings, unique_topics
-from kafka_broker import kafka_broker
 
 from service.logging import configure_logging
 from service.settings import Settings
 from service.topics import ensure_topics
+from tests.integration.harness import KafkaClient, SimulatorProcess, service_settings, unique_topics
+from tests.integration.kafka_broker import kafka_broker
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ HOW_TO = (
 
 def _docker_answers() -> bool:
     try:
-        import docker  # noqa: PLC0415  testcontainers' dependency, only needed here
+        import docker
 
         docker.from_env(timeout=3).ping()
     except Exception:
@@ -39,7 +39,7 @@ def kafka_broker() -> Iterator[str]:
         yield named
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+        from testcontainers.kafka import KafkaContainer
 
         image = os.environ.get(ENV_IMAGE, "confluentinc/cp-kafka:7.6.0")
         with KafkaContainer(image).with_kraft() as container:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from harness import KafkaClient, SimulatorProcess, command, running_service
-
 from service.settings import Settings
+from tests.integration.harness import KafkaClient, SimulatorProcess, command, running_service
 
 
 async def test_the_same_command_twice_is_executed_once_and_replayed(

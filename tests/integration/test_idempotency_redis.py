@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from store_contract import CHECKS, Clock, StoreFactory
-
 from service.pipeline.idempotency import ClaimKind, IdempotencyStore
 from service.pipeline.redis_store import RedisStore
+from tests.store_contract import CHECKS, Clock, StoreFactory
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,16 @@ import hashlib
 import json
 import uuid
 
-from harness import SIM_KEY, KafkaClient, SimulatorProcess, command, running_service
 from pydantic import SecretStr
 
 from service.settings import Settings, SinchSettings
+from tests.integration.harness import (
+    SIM_KEY,
+    KafkaClient,
+    SimulatorProcess,
+    command,
+    running_service,
+)
 
 CONTRACT_RESULT_FIELDS = {
     "commandId", "callId", "type", "outcome", "duplicate", "attempts", "httpStatus", "error",

@@ -1,16 +1,13 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from store_contract import CHECKS, Clock, StoreFactory
-
 from service.pipeline.idempotency import ClaimKind, IdempotencyStore, MemoryStore
 from service.pipeline.sqlite_store import SqliteStore
+from tests.store_contract import CHECKS, Clock, StoreFactory
 
 
 def memory_factory() -> StoreFactory:

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -451,12 +452,11 @@ async def test_build_http_client_is_tuned_explicitly() -> None:
         assert http.follow_redirects is False
         assert http.trust_env is False
         assert http.headers["user-agent"].startswith("call-control/")
-        # The limits live on httpcore's pool; private, but the one place to check them.
-        pool = http._transport._pool  # type: ignore[attr-defined]
-        assert pool._max_connections == 64
-        assert pool._max_keepalive_connections == 64
-        assert pool._keepalive_expiry == 9.0
-        assert pool._http2 is False
+        # The connections are aiohttp's; the limits ride on the transport.
+        transport = http._transport
+        assert isinstance(transport, AiohttpTransport)
+        assert transport.limits.max_connections == 64
+        assert transport.limits.keepalive_expiry == 9.0
 
 
 @pytest.mark.parametrize(
