@@ -40,10 +40,10 @@ from service.settings import Settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
 from service.topics import ensure_topics
 
-log = structlog.get_logger("service.app")
+log = structlog.get_logger(logger_name="service.app")
 # FastStream logs through the stdlib; without a logger of ours it installs its own coloured
 # handler, which would break the one-JSON-object-per-line output.
-FASTSTREAM_LOGGER = logging.getLogger("faststream")
+FASTSTREAM_LOGGER = logging.getLogger("service.faststream")
 
 
 def build_auth(settings: Settings) -> Authenticator:

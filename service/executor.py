@@ -29,7 +29,7 @@ from service.sinch import (
 )
 from service.wire import utc_now
 
-log = structlog.get_logger("service.executor")
+log = structlog.get_logger(logger_name="service.executor")
 
 Wait = Callable[[float], Awaitable[None]]
 

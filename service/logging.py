@@ -1,7 +1,9 @@
-"""Structured logs: structlog for our lines, stdlib logging (FastStream, aiokafka) routed
-through the same renderer. JSON when not on a terminal (production), readable on a terminal.
+"""Structured logs, one JSON object per line in production (not a terminal), readable on a
+terminal. Our lines go straight from structlog to stderr (no stdlib round trip: the canonical
+line per command is on the hot path); stdlib records (FastStream, aiokafka) are rendered by the
+same processors through a `ProcessorFormatter`, so both look alike.
 
-Secrets: aiokafka logs record keys and values at DEBUG, so its loggers never go below INFO;
+Secrets: aiokafka logs record keys and values at DEBUG, so its loggers never go below WARNING;
 our code never logs headers, secrets or command bodies.
 """
 
@@ -12,42 +14,51 @@ import sys
 from typing import Literal
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
 QUIET_LIBRARIES = {
     "aiokafka": logging.WARNING,
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
+    "aiohttp": logging.WARNING,
 }
+
+
+def _logger_name(_: object, __: str, event: EventDict) -> EventDict:
+    """`structlog.get_logger(logger_name=...)` keeps loggers lazy (a bound `logger` key would
+    freeze the configuration at import); the line shows it as `logger`, like stdlib records."""
+    name = event.pop("logger_name", None)
+    if name is not None:
+        event["logger"] = name
+    return event
 
 
 def configure_logging(
     level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto"
 ) -> None:
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        _logger_name,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    exceptions: Processor = (
+        structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info
+    )
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*shared, exceptions, renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handler = logging.StreamHandler(sys.stderr)

@@ -17,7 +17,7 @@ from aiokafka.helpers import create_ssl_context
 
 from service.settings import KafkaSettings, TopicSettings
 
-log = structlog.get_logger("service.topics")
+log = structlog.get_logger(logger_name="service.topics")
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:

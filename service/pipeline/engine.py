@@ -26,7 +26,7 @@ from service.pipeline.lanes import Lanes, Slot
 from service.pipeline.offsets import OffsetTracker
 from service.pipeline.records import Record, TopicPartition
 
-log = structlog.get_logger("service.engine")
+log = structlog.get_logger(logger_name="service.engine")
 
 
 class ConsumerControl(Protocol):

@@ -41,7 +41,7 @@ from service.results import (
 from service.settings import TopicSettings
 from service.wire import utc_now
 
-log = structlog.get_logger("service.command")
+log = structlog.get_logger(logger_name="service.command")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import structlog
 
 from service.pipeline.records import Record, TopicPartition
 
-log = structlog.get_logger("service.lanes")
+log = structlog.get_logger(logger_name="service.lanes")
 
 LaneKey = tuple[TopicPartition, bytes | None]
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import structlog
 
-log = structlog.get_logger("service.publishing")
+log = structlog.get_logger(logger_name="service.publishing")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,17 +9,12 @@ expired at once: that process is gone (kill -9, OOM), so waiting for its leases 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
 
 from service.pipeline.idempotency import Claim, Entry, decide, new_owner_id
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claims (
@@ -48,25 +43,18 @@ class SqliteStore:
         self._lease_s = lease_s
         self._retention_s = retention_s
         self._clock = clock
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idempotency")
         self._db: sqlite3.Connection | None = None
         self._last_purge = 0.0
         self.owner = new_owner_id()
 
     async def open(self) -> None:
-        await self._run(self._open)
-
-    def _open(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self._path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         db.execute("UPDATE claims SET lease_until = 0 WHERE result IS NULL")
         self._db = db
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -75,9 +63,6 @@ class SqliteStore:
         return self._db
 
     async def claim(self, command_id: str, fingerprint: str) -> Claim:
-        return await self._run(self._claim, command_id, fingerprint)
-
-    def _claim(self, command_id: str, fingerprint: str) -> Claim:
         db = self._conn
         now = self._clock()
         db.execute("BEGIN IMMEDIATE")
@@ -113,33 +98,26 @@ class SqliteStore:
 
     async def complete(self, command_id: str, fingerprint: str, result: bytes) -> None:
         now = self._clock()
-        await self._run(
-            self._conn.execute,
+        self._conn.execute(
             "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)",
             (command_id, fingerprint, self.owner, now, now + self._retention_s, result),
         )
 
     async def renew(self, command_ids: Iterable[str]) -> None:
-        ids = list(command_ids)
-        if ids:
-            await self._run(self._renew, ids, self._clock() + self._lease_s)
-
-    def _renew(self, ids: list[str], until: float) -> None:
+        until = self._clock() + self._lease_s
         self._conn.executemany(
             "UPDATE claims SET lease_until = ? "
             "WHERE command_id = ? AND owner = ? AND result IS NULL",
-            [(until, command_id, self.owner) for command_id in ids],
+            [(until, command_id, self.owner) for command_id in command_ids],
         )
 
     async def release(self, command_id: str) -> None:
-        await self._run(
-            self._conn.execute,
+        self._conn.execute(
             "DELETE FROM claims WHERE command_id = ? AND owner = ? AND result IS NULL",
             (command_id, self.owner),
         )
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._run(self._db.close)
+            self._db.close()
             self._db = None
-        self._thread.shutdown(wait=True)
