@@ -3,9 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export UV_PYTHON ?= 3.11
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-KAFKA_PORT ?= 9092
+export KAFKA_PORT ?= 9092
+export REDIS_PORT ?= 6379
 export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
-export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:6379/15
+export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
 
 .PHONY: help install run stop check lint typecheck schemas test unit integration services bench clean
 

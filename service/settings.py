@@ -107,7 +107,8 @@ class IdempotencySettings(_Section):
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = "callctl:idem:"
     retention_s: int = Field(default=24 * 3600, ge=60)
-    lease_s: float = Field(default=120.0, gt=0)
+    # Renewed every third of itself while the command runs; what a crashed owner costs.
+    lease_s: float = Field(default=30.0, ge=3)
 
 
 class Settings(BaseSettings):
