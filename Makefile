@@ -8,7 +8,8 @@ export REDIS_PORT ?= 6379
 export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
 export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
 
-.PHONY: help install run stop check lint typecheck schemas test unit integration services bench clean
+.PHONY: help install run stop check lint typecheck schemas test unit integration services bench clean \
+	image image-smoke helm-check compose-config
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +61,18 @@ test: install check services ## every check, then every test (unit and integrati
 
 bench: install services ## benchmarks (see bench/README.md)
 	$(UV) run --frozen python -m bench
+
+image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
+	deploy/docker/build.sh
+
+image-smoke: image ## one command through the image against local Kafka and a simulator
+	deploy/docker/smoke.sh
+
+helm-check: ## lint, render and validate the Helm chart offline (pinned helm and kubeconform, built with go)
+	deploy/helm-check.sh
+
+compose-config: ## validate deploy/compose.yaml
+	docker compose -f deploy/compose.yaml config -q 2>/dev/null || docker-compose -f deploy/compose.yaml config -q
 
 clean: stop ## stop services and remove local state
 	rm -rf .local .mypy_cache .ruff_cache .pytest_cache .hypothesis

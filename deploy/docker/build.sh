@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# deploy/docker/build.sh - build the call-control image on a machine with no container registry.
+#
+#   1. a Docker engine: uses the one that answers, else starts dockerd (installing Debian's
+#      docker.io when missing) with --iptables=false --bridge=none, so builds and containers
+#      use host networking; it is left running (log: $DOCKERD_LOG)
+#   2. the base image callctl-base:bookworm (deploy/docker/make-base.sh: debootstrap + import)
+#   3. the Dockerfile, with BASE_IMAGE=callctl-base:bookworm and the machine's CA bundle as the
+#      BuildKit secret `cacert` (never copied into the image), tagged $IMAGE
+#   4. checks on the result: runs as uid 10001, no uv, pip or compiler inside, imports work
+#
+# Env: IMAGE (call-control:dev), BASE_IMAGE (callctl-base:bookworm; set it to
+#      python:3.11-slim-bookworm where a registry is reachable and SKIP_MAKE_BASE=1),
+#      CA_BUNDLE (pip's `cert`, else SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt),
+#      PIP_INDEX_URL (default: pip's global.index-url, if any), DOCKERD_LOG (/tmp/dockerd.log).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd)
+IMAGE=${IMAGE:-call-control:dev}
+BASE_IMAGE=${BASE_IMAGE:-callctl-base:bookworm}
+DOCKERD_LOG=${DOCKERD_LOG:-/tmp/dockerd.log}
+
+log() { printf 'build: %s\n' "$*"; }
+err() { printf 'build: error: %s\n' "$*" >&2; }
+t_start=$SECONDS
+
+# ------------------------------------------------------------------ 1. engine
+engine_up() { docker info >/dev/null 2>&1; }
+
+if ! engine_up; then
+    if ! command -v dockerd >/dev/null 2>&1; then
+        log "no Docker engine: installing Debian's docker.io"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+    fi
+    log "starting dockerd (--iptables=false --bridge=none; log $DOCKERD_LOG)"
+    setsid nohup dockerd --iptables=false --bridge=none >"$DOCKERD_LOG" 2>&1 </dev/null &
+    for _ in $(seq 1 60); do engine_up && break; sleep 0.5; done
+    engine_up || { err "dockerd did not answer within 30 s:"; tail -n 20 "$DOCKERD_LOG" >&2; exit 1; }
+fi
+log "engine: Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+
+# ------------------------------------------------------------------ 2. base
+if [[ ${SKIP_MAKE_BASE:-} != 1 ]]; then
+    BASE_IMAGE=$BASE_IMAGE "$SCRIPT_DIR/make-base.sh"
+fi
+t_base=$SECONDS
+
+# ------------------------------------------------------------------ 3. build
+# A client that can use BuildKit: the buildx plugin, or a pre-23 docker CLI (those talk to the
+# engine's built-in BuildKit when DOCKER_BUILDKIT=1; newer CLIs insist on buildx).
+build_cmd=()
+if docker buildx version >/dev/null 2>&1; then
+    build_cmd=(docker buildx build --load)
+else
+    for client in $(type -ap docker | awk '!seen[$0]++'); do
+        v=$("$client" version --format '{{.Client.Version}}' 2>/dev/null || true)
+        if [[ ${v%%.*} =~ ^[0-9]+$ ]] && ((${v%%.*} < 23)); then
+            build_cmd=(env DOCKER_BUILDKIT=1 "$client" build)
+            break
+        fi
+    done
+fi
+if ((${#build_cmd[@]} == 0)); then
+    err "no BuildKit-capable client: install the buildx plugin (Debian: docker-buildx, where"
+    err "packaged) or use a docker CLI older than 23 (Debian bookworm's docker.io is 20.10)"
+    exit 1
+fi
+
+ca=${CA_BUNDLE:-$(pip config get global.cert 2>/dev/null || true)}
+ca=${ca:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
+[[ -s $ca ]] || { err "CA bundle $ca not found (set CA_BUNDLE)"; exit 1; }
+index=${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null || true)}
+
+cd "$REPO_ROOT"
+version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
+revision=$(git rev-parse HEAD 2>/dev/null || true)
+source_url=$(git remote get-url origin 2>/dev/null || true)
+args=(
+    --network host
+    --secret "id=cacert,src=$ca"
+    --build-arg "BASE_IMAGE=$BASE_IMAGE"
+    --build-arg "VERSION=$version"
+    --build-arg "REVISION=$revision"
+    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    --build-arg "SOURCE_URL=$source_url"
+    --build-arg "PIP_INDEX_URL=$index"
+    --tag "$IMAGE"
+)
+log "${build_cmd[*]} (base $BASE_IMAGE, CA bundle $ca${index:+, index $index})"
+"${build_cmd[@]}" "${args[@]}" --progress=plain . 2>&1 | sed -u 's/^/  /'
+t_build=$SECONDS
+
+# ------------------------------------------------------------------ 4. checks
+log "checking $IMAGE"
+docker run --rm -i --network none --read-only --entrypoint python "$IMAGE" - <<'EOF'
+import os, shutil, sys, importlib.util
+problems = []
+if os.getuid() != 10001 or os.getgid() != 10001:
+    problems.append(f"runs as uid {os.getuid()} gid {os.getgid()}, not 10001")
+for tool in ("uv", "uvx", "pip", "pip3", "gcc", "cc", "make"):
+    if shutil.which(tool):
+        problems.append(f"{tool} is on PATH: {shutil.which(tool)}")
+for module in ("pip", "uv", "setuptools"):
+    if importlib.util.find_spec(module) is not None:
+        problems.append(f"python module {module} is importable")
+import service.__main__, simulator.__main__  # noqa: E401,F401
+if not os.access("/app/var", os.W_OK):
+    problems.append("/app/var (the declared volume) is not writable by uid 10001")
+print(f"  python {sys.version.split()[0]} at {sys.executable}, uid {os.getuid()}")
+if problems:
+    print("\n".join("  PROBLEM: " + p for p in problems))
+    sys.exit(1)
+print("  no uv/pip/gcc/cc/make on PATH; pip/uv/setuptools not importable")
+EOF
+size=$(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')
+log "$IMAGE: $size; base $((t_base - t_start)) s, build $((t_build - t_base)) s, total $((SECONDS - t_start)) s"
