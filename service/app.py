@@ -39,6 +39,7 @@ from service.results import Result, Snapshot
 from service.settings import Settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
 from service.topics import ensure_topics
+from service.tracing import Tracing
 
 log = structlog.get_logger(logger_name="service.app")
 # FastStream logs through the stdlib; without a logger of ours it installs its own coloured
@@ -82,6 +83,7 @@ class Service:
         self.broker: KafkaBroker = build_broker(settings.kafka, logger=FASTSTREAM_LOGGER)
         self.engine: Engine | None = None
         self.metrics = Metrics()
+        self.tracing = Tracing(settings.tracing)
         self.health = HealthServer(
             settings.http_host, settings.http_port, ready=self.ready, registry=self.metrics.registry
         )
@@ -175,6 +177,7 @@ class Service:
             executor=executor,
             publisher=publisher,
             metrics=self.metrics,
+            tracing=self.tracing,
         )
         self.engine = Engine(
             handler,
@@ -227,6 +230,7 @@ class Service:
         for close in reversed(self._closers):
             await close()
         self._closers.clear()
+        self.tracing.shutdown()
         log.info("service_stopped")
 
 

@@ -27,6 +27,7 @@ from service.sinch import (
     SinchResponse,
     SinchTransportError,
 )
+from service.tracing import CommandTrace, current_span
 from service.wire import utc_now
 
 log = structlog.get_logger(logger_name="service.executor")
@@ -69,12 +70,18 @@ class Executor:
         self._clock = clock
 
     async def run(
-        self, command: Command, request: CallRequest, *, snapshot: bool, wait: Wait
+        self,
+        command: Command,
+        request: CallRequest,
+        *,
+        snapshot: bool,
+        wait: Wait,
+        trace: CommandTrace | None = None,
     ) -> Execution:
         """Execute `request` for `command`; `wait` sleeps between attempts (the caller frees
         its in-flight slot meanwhile, so a backing-off call never holds up other calls)."""
         attempts = _Attempts()
-        decision = await self._send(request, command.expires_at, attempts, wait)
+        decision = await self._send(request, command.expires_at, attempts, wait, trace)
         if decision.verdict is not Verdict.SUCCESS:
             assert decision.code is not None
             error = self._error_info(decision, attempts.response)
@@ -83,14 +90,20 @@ class Executor:
         if isinstance(command, GetCallInfo):
             call = normalize_call(_json(attempts.response))
         elif snapshot:
-            call = await self._read_call(command, wait)
+            call = await self._read_call(command, wait, trace)
         return Execution(Outcome.SUCCEEDED, attempts.count, attempts.status, None, call)
 
-    async def _read_call(self, command: Command, wait: Wait) -> CallState | None:
+    async def _read_call(
+        self, command: Command, wait: Wait, trace: CommandTrace | None
+    ) -> CallState | None:
         """The snapshot after a successful command: best effort, it never fails the command."""
         attempts = _Attempts()
         decision = await self._send(
-            planning.read_call(command.call_id, command.region), command.expires_at, attempts, wait
+            planning.read_call(command.call_id, command.region),
+            command.expires_at,
+            attempts,
+            wait,
+            trace,
         )
         if decision.verdict is Verdict.SUCCESS:
             return normalize_call(_json(attempts.response))
@@ -103,14 +116,18 @@ class Executor:
         return None
 
     async def _send(
-        self, request: CallRequest, expires_at: datetime | None, attempts: _Attempts, wait: Wait
+        self,
+        request: CallRequest,
+        expires_at: datetime | None,
+        attempts: _Attempts,
+        wait: Wait,
+        trace: CommandTrace | None,
     ) -> Decision:
-        outgoing = SinchRequest(request.method, request.path, request.body, request.region)
         while True:
             attempts.count += 1
             started = time.perf_counter()
             try:
-                response = await self._sinch.send(outgoing)
+                response = await self._attempt(request, trace)
             except SinchInvalidRequestError as error:  # refused locally: a retry cannot help
                 return Decision(Verdict.FAIL, ErrorCode.INTERNAL_ERROR, str(error))
             except SinchTransportError as error:
@@ -150,6 +167,18 @@ class Executor:
             )
             self._metrics.retries.labels(decision.code.value if decision.code else "unknown").inc()
             await wait(delay)
+
+    async def _attempt(self, request: CallRequest, trace: CommandTrace | None) -> SinchResponse:
+        if trace is None:
+            outgoing = SinchRequest(request.method, request.path, request.body, request.region)
+            return await self._sinch.send(outgoing)
+        with trace.attempt(request.method, request.path) as headers:
+            outgoing = SinchRequest(
+                request.method, request.path, request.body, request.region, headers
+            )
+            response = await self._sinch.send(outgoing)
+            current_span().set_attribute("http.response.status_code", response.status_code)
+            return response
 
     def _next_delay(
         self, decision: Decision, attempt: int, expires_at: datetime | None

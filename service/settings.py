@@ -111,6 +111,14 @@ class IdempotencySettings(_Section):
     lease_s: float = Field(default=30.0, ge=3)
 
 
+class TracingSettings(_Section):
+    enabled: bool = False
+    # Unset: the exporter's own variables (OTEL_EXPORTER_OTLP_ENDPOINT, ...), else localhost:4318.
+    otlp_endpoint: str | None = None
+    service_name: str = "call-control"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -125,6 +133,7 @@ class Settings(BaseSettings):
     sinch: SinchSettings = SinchSettings()
     retry: RetrySettings = RetrySettings()
     idempotency: IdempotencySettings = IdempotencySettings()
+    tracing: TracingSettings = TracingSettings()
     # Measured in bench/inflight.py: throughput against a 50 ms server is linear up to here.
     max_in_flight: int = Field(default=256, ge=1, le=10_000)
     max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")

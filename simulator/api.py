@@ -208,6 +208,7 @@ async def _handle(
         leg=leg,
         content_type=request.headers.get("Content-Type"),
         body=b"",
+        traceparent=request.headers.get("traceparent"),
     )
     try:
         record.body = body = await request.read()
@@ -310,6 +311,7 @@ async def not_found(request: web.Request) -> web.StreamResponse:
         leg=None,
         content_type=request.headers.get("Content-Type"),
         body=b"",
+        traceparent=request.headers.get("traceparent"),
     )
     with contextlib.suppress(web.HTTPRequestEntityTooLarge):
         record.body = await request.read()

@@ -22,6 +22,8 @@ class RequestRecord:
     leg: str | None
     content_type: str | None
     body: bytes
+    # W3C trace context the client sent, so integrators can check their propagation.
+    traceparent: str | None = None
     auth_scheme: str | None = None
     auth_ok: bool | None = None
     status: int | None = None
@@ -43,6 +45,7 @@ class RequestRecord:
             "callId": self.call_id,
             "leg": self.leg,
             "contentType": self.content_type,
+            "traceparent": self.traceparent,
             "authScheme": self.auth_scheme,
             "authOk": self.auth_ok,
             "body": self.body.decode("utf-8", errors="replace"),

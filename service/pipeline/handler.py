@@ -39,6 +39,7 @@ from service.results import (
     Source,
 )
 from service.settings import TopicSettings
+from service.tracing import CommandTrace, Tracing
 from service.wire import utc_now
 
 log = structlog.get_logger(logger_name="service.command")
@@ -60,9 +61,11 @@ class CommandHandler:
         executor: Executor,
         publisher: Publisher,
         metrics: Metrics,
+        tracing: Tracing,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._metrics = metrics
+        self._tracing = tracing
         self._config = config
         self._store = store
         self._executor = executor
@@ -70,13 +73,39 @@ class CommandHandler:
         self._clock = clock
 
     async def __call__(self, record: Record, slot: Slot) -> None:
+        trace = self._tracing.start(
+            record.headers,
+            {
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.partition": record.partition,
+                "messaging.kafka.offset": record.offset,
+            },
+        )
+        result, snapshot, dead_letter = await self._outcome(record, slot, trace)
+        slot.phase = Phase.PUBLISHING
+        await self._publish(record, result, snapshot, dead_letter, trace.headers())
+        trace.finish(
+            {
+                "callctl.command_id": result.command_id,
+                "callctl.call_id": result.call_id,
+                "callctl.type": result.type,
+                "callctl.outcome": result.outcome.value,
+                "callctl.duplicate": result.duplicate,
+                "error.type": result.error.code.value if result.error else None,
+            },
+            failed=result.outcome is not Outcome.SUCCEEDED,
+        )
+
+    async def _outcome(
+        self, record: Record, slot: Slot, trace: CommandTrace
+    ) -> tuple[Result, Snapshot | None, Rejection | None]:
+        """The one result of a record (and its snapshot or dead letter)."""
         started = time.perf_counter()
         received_at = self._clock()
         decoded = decode_command(record.key, record.value, max_bytes=self._config.max_command_bytes)
         if isinstance(decoded, Rejection):
-            result = self._rejected(record, decoded, received_at, started)
-            await self._publish(record, result, dead_letter=decoded)
-            return
+            return self._rejected(record, decoded, received_at, started), None, decoded
         command = decoded
         slot.command_id = command.command_id
         print_ = fingerprint(command.model_dump_json(by_alias=True).encode())
@@ -87,9 +116,7 @@ class CommandHandler:
 
         if claim.kind is ClaimKind.DUPLICATE:
             assert claim.result is not None
-            result = self._replay(record, claim.result, received_at, started)
-            await self._publish(record, result, snapshot=None)
-            return
+            return self._replay(record, claim.result, received_at, started), None, None
         if claim.kind is ClaimKind.CONFLICT:
             rejection = Rejection(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -98,13 +125,11 @@ class CommandHandler:
                 command.call_id,
                 command.type,
             )
-            result = self._rejected(record, rejection, received_at, started, command)
-            await self._publish(record, result, dead_letter=rejection)
-            return
+            return self._rejected(record, rejection, received_at, started, command), None, rejection
 
-        execution = await self._execution(command, claim.kind, slot)
+        execution = await self._execution(command, claim.kind, slot, trace)
         result = self._result(record, command, execution, received_at, started)
-        slot.phase = Phase.PUBLISHING
+        # Stored before it is published: a crash in between replays it instead of guessing.
         await self._store.complete(command.command_id, print_, result.to_bytes())
         snapshot = None
         if execution.call is not None:
@@ -114,7 +139,7 @@ class CommandHandler:
                 command_id=command.command_id,
                 call=execution.call,
             )
-        await self._publish(record, result, snapshot=snapshot)
+        return result, snapshot, None
 
     async def on_crash(self, record: Record, error: BaseException) -> bool:
         """A bug, not bad input: answer with `internal_error` rather than stall the partition.
@@ -145,7 +170,9 @@ class CommandHandler:
             return False
         return True
 
-    async def _execution(self, command: Command, claim: ClaimKind, slot: Slot) -> Execution:
+    async def _execution(
+        self, command: Command, claim: ClaimKind, slot: Slot, trace: CommandTrace
+    ) -> Execution:
         request = plan(command)
         if claim is ClaimKind.INTERRUPTED and not request.harmless:
             return _failed(
@@ -166,7 +193,9 @@ class CommandHandler:
         )
         slot.phase = Phase.EXECUTING
         try:
-            return await self._executor.run(command, request, snapshot=snapshot, wait=slot.pause)
+            return await self._executor.run(
+                command, request, snapshot=snapshot, wait=slot.pause, trace=trace
+            )
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if not slot.abandoning or task is None:
@@ -248,26 +277,20 @@ class CommandHandler:
         self,
         record: Record,
         result: Result,
-        *,
         snapshot: Snapshot | None = None,
         dead_letter: Rejection | None = None,
+        trace_headers: dict[str, str] | None = None,
     ) -> None:
         topics = self._config.topics
         key = result.call_id.encode() if result.call_id else record.key
-        messages = [Outgoing(topics.results, key, result.to_bytes())]
+        headers = trace_headers or {}
+        messages = [Outgoing(topics.results, key, result.to_bytes(), headers)]
         if snapshot is not None:
-            messages.append(
-                Outgoing(topics.snapshots, snapshot.call_id.encode(), snapshot.to_bytes())
-            )
+            snapshot_key = snapshot.call_id.encode()
+            messages.append(Outgoing(topics.snapshots, snapshot_key, snapshot.to_bytes(), headers))
         if dead_letter is not None:
-            messages.append(
-                Outgoing(
-                    topics.dead_letter,
-                    record.key,
-                    record.value,
-                    _dead_letter_headers(record, dead_letter),
-                )
-            )
+            letter_headers = {**headers, **_dead_letter_headers(record, dead_letter)}
+            messages.append(Outgoing(topics.dead_letter, record.key, record.value, letter_headers))
         await self._publisher.publish(messages)
         self._count(record, result, dead_letter)
         log.info(

@@ -103,6 +103,8 @@ class SinchRequest:
     path: str
     body: bytes = b""
     region: str | None = None
+    # Propagation headers (W3C traceparent); they never override auth or content headers.
+    trace_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.method not in ("GET", "PATCH"):
@@ -337,7 +339,8 @@ class SinchClient:
                 f"{request.method} {request.path} on {host}: httpx would send a different path",
                 error_type="PathMismatch",
             )
-        headers = self._auth.headers(request.method, request.path, request.body)
+        headers = dict(request.trace_headers)
+        headers.update(self._auth.headers(request.method, request.path, request.body))
         headers.update(
             {
                 "Content-Type": CONTENT_TYPE,
