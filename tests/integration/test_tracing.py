@@ -28,8 +28,6 @@ def span_id(traceparent: str) -> str:
 
 async def send_traced(kafka_client: KafkaClient, body: dict[str, object]) -> None:
     assert kafka_client._producer is not None
-    import json
-
     await kafka_client._producer.send_and_wait(
         kafka_client.topics.commands,
         json.dumps(body).encode(),
