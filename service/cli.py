@@ -42,12 +42,13 @@ from aiokafka.errors import (
     RequestTimedOutError,
 )
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from service import cli_format
 from service.commands import COMMAND_TYPES, Command, Region
 from service.decode import Rejection, decode_command
 from service.settings import (
+    ENV_CONFIG,
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
     KafkaSettings,
@@ -96,13 +97,7 @@ exit codes:
 class CliSettings(BaseSettings):
     """The part of the service's configuration the CLI needs: same variables, no credentials."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
-        hide_input_in_errors=True,
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = ENV_CONFIG
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()

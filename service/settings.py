@@ -119,14 +119,18 @@ class TracingSettings(_Section):
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
 
+# How every CALLCTL_* reader (the service, callctl) takes its environment.
+ENV_CONFIG = SettingsConfigDict(
+    env_prefix=ENV_PREFIX,
+    env_nested_delimiter=ENV_NESTED_DELIMITER,
+    hide_input_in_errors=True,
+    extra="ignore",
+    frozen=True,
+)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter=ENV_NESTED_DELIMITER,
-        hide_input_in_errors=True,
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = ENV_CONFIG
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()

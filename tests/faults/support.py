@@ -325,6 +325,36 @@ def _command_in(body: str) -> str | None:
     return None
 
 
+@dataclass
+class FaultRun:
+    """One fault test's load: its own topics and group, the planned commands, the service env."""
+
+    run: str
+    topics: TopicSettings
+    planned: list[Planned]
+    env: dict[str, str]
+
+    @property
+    def command_ids(self) -> set[str]:
+        return {p.command_id for p in self.planned}
+
+
+def prepare_run(
+    bootstrap: str, simulator_url: str, state_dir: Path, *, calls: int, per_call: int, **extra: str
+) -> FaultRun:
+    run = new_run()
+    topics = unique_topics(run)
+    env = service_env(
+        bootstrap=bootstrap,
+        simulator_url=simulator_url,
+        topics=topics,
+        group=f"fault-{run}",
+        state_dir=state_dir,
+        **extra,
+    )
+    return FaultRun(run, topics, plan_load(calls, per_call, run), env)
+
+
 def unique_topics(run: str) -> TopicSettings:
     return TopicSettings(
         commands=f"fault.commands.{run}",

@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,9 @@ from tests.faults.support import (
     ServiceProcess,
     check_run,
     count_results,
-    new_run,
-    plan_load,
+    prepare_run,
     produce_commands,
-    service_env,
     simulator_log,
-    unique_topics,
     wait_for_results,
 )
 from tests.integration.harness import SimulatorProcess
@@ -47,17 +45,15 @@ async def wait_until(
 async def test_kill_minus_nine_mid_load_loses_nothing_and_repeats_nothing(
     kafka: str, simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
-    run = new_run()
-    topics = unique_topics(run)
-    planned = plan_load(CALLS, PER_CALL, run)
-    env = service_env(
-        bootstrap=kafka,
-        simulator_url=simulator.url,
-        topics=topics,
-        group=f"fault-{run}",
-        state_dir=tmp_path,
+    load = prepare_run(
+        kafka,
+        simulator.url,
+        tmp_path,
+        calls=CALLS,
+        per_call=PER_CALL,
         CALLCTL_MAX_IN_FLIGHT="64",
     )
+    topics, planned, env = load.topics, load.planned, load.env
     await simulator.set_faults(latencyMs=5)
     first = ServiceProcess("first", env, tmp_path)
     first.start()
@@ -85,20 +81,18 @@ async def test_two_replicas_one_stopped_and_started_during_the_load(
     redis_url = os.environ.get("CALLCTL_TEST_REDIS")
     if not redis_url:
         pytest.fail("CALLCTL_TEST_REDIS is not set: run `deploy/redis.sh start` (`make test` does)")
-    run = new_run()
-    topics = unique_topics(run)
-    planned = plan_load(CALLS, PER_CALL, run)
-    env = service_env(
-        bootstrap=kafka,
-        simulator_url=simulator.url,
-        topics=topics,
-        group=f"fault-{run}",
-        state_dir=tmp_path,
+    load = prepare_run(
+        kafka,
+        simulator.url,
+        tmp_path,
+        calls=CALLS,
+        per_call=PER_CALL,
         CALLCTL_MAX_IN_FLIGHT="32",
         CALLCTL_IDEMPOTENCY__BACKEND="redis",
         CALLCTL_IDEMPOTENCY__REDIS_URL=redis_url,
-        CALLCTL_IDEMPOTENCY__KEY_PREFIX=f"fault:{run}:",
+        CALLCTL_IDEMPOTENCY__KEY_PREFIX=f"fault:{uuid.uuid4().hex[:8]}:",
     )
+    topics, planned, env = load.topics, load.planned, load.env
     await simulator.set_faults(latencyMs=10)
     one = ServiceProcess("replica-1", env, tmp_path)
     two = ServiceProcess("replica-2", env, tmp_path)
@@ -134,17 +128,15 @@ async def test_broker_restart_mid_load(simulator: SimulatorProcess, tmp_path: Pa
         subprocess.run, [kafka_sh, "start"], env=broker_env, check=True, capture_output=True
     )
     bootstrap = "127.0.0.1:19092"
-    run = new_run()
-    topics = unique_topics(run)
-    planned = plan_load(CALLS // 2, PER_CALL, run)
-    env = service_env(
-        bootstrap=bootstrap,
-        simulator_url=simulator.url,
-        topics=topics,
-        group=f"fault-{run}",
-        state_dir=tmp_path,
+    load = prepare_run(
+        bootstrap,
+        simulator.url,
+        tmp_path,
+        calls=CALLS // 2,
+        per_call=PER_CALL,
         CALLCTL_MAX_IN_FLIGHT="64",
     )
+    topics, planned, env = load.topics, load.planned, load.env
     await simulator.set_faults(latencyMs=20)
     service = ServiceProcess("service", env, tmp_path)
     try:

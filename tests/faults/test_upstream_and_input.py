@@ -13,6 +13,7 @@ from tests.faults.support import (
     check_run,
     new_run,
     plan_load,
+    prepare_run,
     produce,
     read_topic,
     service_env,
@@ -28,21 +29,19 @@ MAX_ATTEMPTS = 4
 async def test_flaky_sinch_every_command_ends_within_the_retry_budget(
     kafka: str, simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
-    run = new_run()
-    topics = unique_topics(run)
-    planned = plan_load(100, 10, run)
-    env = service_env(
-        bootstrap=kafka,
-        simulator_url=simulator.url,
-        topics=topics,
-        group=f"fault-{run}",
-        state_dir=tmp_path,
+    load = prepare_run(
+        kafka,
+        simulator.url,
+        tmp_path,
+        calls=100,
+        per_call=10,
         CALLCTL_MAX_IN_FLIGHT="64",
         CALLCTL_RETRY__MAX_ATTEMPTS=str(MAX_ATTEMPTS),
         CALLCTL_RETRY__BASE_DELAY_S="0.05",
         CALLCTL_RETRY__MAX_DELAY_S="0.5",
         CALLCTL_SINCH__READ_TIMEOUT_S="1",
     )
+    topics, planned, env = load.topics, load.planned, load.env
     await simulator.set_faults(
         latencyMs=5,
         errorRate=0.25,
