@@ -28,7 +28,7 @@ from service.pipeline.idempotency import ClaimKind, IdempotencyStore, fingerprin
 from service.pipeline.lanes import Phase, Slot
 from service.pipeline.publishing import Outgoing, Publisher
 from service.pipeline.records import Record
-from service.plan import plan
+from service.plan import CallRequest, plan
 from service.results import (
     ErrorCode,
     ErrorInfo,
@@ -127,8 +127,9 @@ class CommandHandler:
             )
             return self._rejected(record, rejection, received_at, started, command), None, rejection
 
-        execution = await self._execution(command, claim.kind, slot, trace)
-        result = self._result(record, command, execution, received_at, started)
+        request = plan(command)
+        execution = await self._execution(command, request, claim.kind, slot, trace)
+        result = self._result(record, command, request, execution, received_at, started)
         # Stored before it is published: a crash in between replays it instead of guessing.
         await self._store.complete(command.command_id, print_, result.to_bytes())
         snapshot = None
@@ -171,9 +172,13 @@ class CommandHandler:
         return True
 
     async def _execution(
-        self, command: Command, claim: ClaimKind, slot: Slot, trace: CommandTrace
+        self,
+        command: Command,
+        request: CallRequest,
+        claim: ClaimKind,
+        slot: Slot,
+        trace: CommandTrace,
     ) -> Execution:
-        request = plan(command)
         if claim is ClaimKind.INTERRUPTED and not request.harmless:
             return _failed(
                 ErrorCode.OUTCOME_UNKNOWN,
@@ -238,11 +243,11 @@ class CommandHandler:
         self,
         record: Record,
         command: Command,
+        request: CallRequest,
         execution: Execution,
         received_at: datetime,
         started: float,
     ) -> Result:
-        request = plan(command) if execution.attempts else None
         return Result(
             command_id=command.command_id,
             call_id=command.call_id,
@@ -251,7 +256,7 @@ class CommandHandler:
             attempts=execution.attempts,
             http_status=execution.http_status,
             error=execution.error,
-            request=RequestEcho(**request.echo(command)) if request else None,
+            request=RequestEcho(**request.echo(command)) if execution.attempts else None,
             received_at=received_at,
             completed_at=self._clock(),
             duration_ms=self._elapsed_ms(started),
