@@ -94,6 +94,9 @@ class Service:
             group_id=settings.kafka.group_id,
             batch=True,
             max_records=settings.kafka.max_poll_records,
+            # FastStream sleeps this long again after an empty poll: keep it short, or a
+            # command arriving on a quiet topic waits up to twice this before it is read.
+            batch_timeout_ms=10,
             auto_offset_reset=settings.kafka.auto_offset_reset,
             session_timeout_ms=settings.kafka.session_timeout_ms,
             # At least once: offsets are committed by the engine's watermarks, never by FastStream.
@@ -154,6 +157,7 @@ class Service:
             write_timeout=s.sinch.write_timeout_s,
             pool_timeout=s.sinch.pool_timeout_s,
             max_connections=s.http_max_connections,
+            proxy=s.sinch.proxy_url,
         )
         self._closers.append(http.aclose)
         sinch = SinchClient(

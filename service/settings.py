@@ -73,6 +73,7 @@ class SinchSettings(_Section):
     write_timeout_s: float = Field(default=10.0, gt=0)
     pool_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=0, ge=0, description="0: follow max_in_flight")
+    proxy_url: str | None = Field(default=None, description="egress HTTP(S) proxy to Sinch")
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -61,6 +61,7 @@ class Lanes:
         self._tasks: dict[LaneKey, asyncio.Task[None]] = {}
         self._running: dict[LaneKey, Slot] = {}
         self._idle = asyncio.Condition()
+        self._watchers = 0
         self.buffered = 0
 
     @property
@@ -101,8 +102,9 @@ class Lanes:
             await self._notify()
 
     async def _notify(self) -> None:
-        async with self._idle:
-            self._idle.notify_all()
+        if self._watchers:  # only rebalance and shutdown wait; the hot path skips the lock
+            async with self._idle:
+                self._idle.notify_all()
 
     def _keys_of(self, tps: set[TopicPartition] | None) -> list[LaneKey]:
         return [k for k in self._tasks if tps is None or k[0] in tps]
@@ -122,9 +124,13 @@ class Lanes:
 
     async def wait_idle(self, tps: set[TopicPartition] | None, within_s: float) -> bool:
         """Wait until no lane of `tps` (all when None) runs; False on timeout."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within_s), self._idle:
-                await self._idle.wait_for(lambda: not self._busy(tps))
+        self._watchers += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within_s), self._idle:
+                    await self._idle.wait_for(lambda: not self._busy(tps))
+        finally:
+            self._watchers -= 1
         return not self._busy(tps)
 
     async def abandon(self, tps: set[TopicPartition] | None, within_s: float) -> None:

@@ -42,9 +42,7 @@ class Publisher:
         pending = list(messages)
         attempt = 0
         while pending:
-            outcomes = await asyncio.gather(
-                *(self._send(m) for m in pending), return_exceptions=True
-            )
+            outcomes = await self._send_all(pending)
             failed = [m for m, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
             if not failed:
                 return
@@ -60,5 +58,22 @@ class Publisher:
             await asyncio.sleep(delay)
             pending = failed
 
-    async def _send(self, message: Outgoing) -> object:
-        return await (await self._producer.send(message))
+    async def _send_all(self, messages: list[Outgoing]) -> list[object]:
+        """Queue every message first (they share the producer's next batch), then await the
+        acknowledgements in turn: no task per message on the hot path."""
+        queued: list[asyncio.Future[object] | Exception] = []
+        for message in messages:
+            try:
+                queued.append(await self._producer.send(message))
+            except Exception as error:  # e.g. no metadata for the topic within the timeout
+                queued.append(error)
+        outcomes: list[object] = []
+        for item in queued:
+            if isinstance(item, Exception):
+                outcomes.append(item)
+                continue
+            try:
+                outcomes.append(await item)
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
