@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import structlog
 
@@ -43,6 +44,7 @@ from service.tracing import CommandTrace, Tracing
 from service.wire import utc_now
 
 log = structlog.get_logger(logger_name="service.command")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +111,10 @@ class CommandHandler:
         command = decoded
         slot.command_id = command.command_id
         print_ = fingerprint(command.model_dump_json(by_alias=True).encode())
-        claim = await self._store.claim(command.command_id, print_)
+        claim = await self._persist(slot, self._store.claim, command.command_id, print_)
         while claim.kind is ClaimKind.BUSY:
             await slot.pause(claim.retry_in_s)
-            claim = await self._store.claim(command.command_id, print_)
+            claim = await self._persist(slot, self._store.claim, command.command_id, print_)
 
         if claim.kind is ClaimKind.DUPLICATE:
             assert claim.result is not None
@@ -131,7 +133,9 @@ class CommandHandler:
         execution = await self._execution(command, request, claim.kind, slot, trace)
         result = self._result(record, command, request, execution, received_at, started)
         # Stored before it is published: a crash in between replays it instead of guessing.
-        await self._store.complete(command.command_id, print_, result.to_bytes())
+        await self._persist(
+            slot, self._store.complete, command.command_id, print_, result.to_bytes()
+        )
         snapshot = None
         if execution.call is not None:
             snapshot = Snapshot(
@@ -141,6 +145,23 @@ class CommandHandler:
                 call=execution.call,
             )
         return result, snapshot, None
+
+    async def _persist(
+        self, slot: Slot, operation: Callable[..., Awaitable[T]], *args: object
+    ) -> T:
+        """An idempotency-store call that outlives an outage of the store (Redis restarting,
+        a full disk): retried with capped backoff, holding this call's lane and nothing else.
+        Failing the command instead would turn an outage into a burst of wrong results."""
+        delay = 0.1
+        while True:
+            try:
+                return await operation(*args)
+            except Exception as error:
+                log.warning(
+                    "idempotency_store_unavailable", error=type(error).__name__, retry_in_s=delay
+                )
+                await slot.pause(delay)
+                delay = min(delay * 2, 5.0)
 
     async def on_crash(self, record: Record, error: BaseException) -> bool:
         """A bug, not bad input: answer with `internal_error` rather than stall the partition.
