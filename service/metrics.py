@@ -70,7 +70,7 @@ class EngineState:
         in_flight: int,
         active_lanes: int,
         buffered: int,
-        paused: bool,
+        paused: int,
         lag: Mapping[tuple[str, int], int],
     ) -> None:
         self.in_flight = in_flight
@@ -99,8 +99,8 @@ class _StateCollector(Collector):
         )
         yield GaugeMetricFamily(
             "callctl_fetch_paused",
-            "1 while fetching is paused for backpressure",
-            value=int(state.paused),
+            "Partitions whose fetching is paused for backpressure",
+            value=state.paused,
         )
         lag = GaugeMetricFamily(
             "callctl_consumer_lag",

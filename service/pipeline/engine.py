@@ -5,7 +5,10 @@ Guarantees it keeps (contract-v1.md, "Guarantees"):
 - at least once: an offset is committed only when its result and every earlier offset's of its
   partition are acknowledged (`OffsetTracker`); commits are batched every `commit_interval_s`,
   and made on revocation and at shutdown;
-- bounded memory: past `max_buffered` records waiting, fetching pauses; it resumes at half;
+- bounded memory, fairly shared: each partition may hold its share of `max_buffered` records
+  waiting; past it, that partition's fetching pauses (the others go on), resuming at half.
+  One global pause would let a few partitions' backlog of a few calls fill the buffer while
+  the calls of the other partitions were never fetched;
 - rebalance: a revoked partition's waiting records are dropped (uncommitted, so the next owner
   reads them), its running ones finish or are abandoned with a result, then its watermark is
   committed, all before the partition is handed over.
@@ -68,7 +71,7 @@ class Engine:
         self._revoke_timeout_s = revoke_timeout_s
         self._consumer: ConsumerControl | None = None
         self._assigned: set[TopicPartition] = set()
-        self._paused = False
+        self._paused: set[TopicPartition] = set()
         self._stopping = False
         self._joined = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -102,7 +105,9 @@ class Engine:
                 if end is not None and mark is not None:
                     lag[(tp.topic, tp.partition)] = max(end - mark, 0)
         lanes = self._lanes
-        return EngineState(lanes.in_flight, lanes.active_lanes, lanes.buffered, self._paused, lag)
+        return EngineState(
+            lanes.in_flight, lanes.active_lanes, lanes.buffered, len(self._paused), lag
+        )
 
     @property
     def ready(self) -> bool:
@@ -115,16 +120,19 @@ class Engine:
         """Queue fetched records on their lanes; never blocks the fetch loop."""
         if self._stopping:
             return  # not read as far as Kafka knows: the next owner gets them
+        touched: set[TopicPartition] = set()
         for record in records:
             tp = record.tp
             if tp not in self._assigned:
                 continue  # fetched before its partition was revoked
             self._offsets.read(tp, record.offset)
             self._lanes.put(record)
-        self._flow_control()
+            touched.add(tp)
+        for tp in touched:
+            self._flow_control(tp)
 
     async def _process(self, record: Record, slot: Slot) -> None:
-        self._flow_control()  # a record left the buffer: maybe room to fetch again
+        self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
             await self._handler(record, slot)
         except Exception as error:
@@ -132,21 +140,21 @@ class Engine:
             if not await self._on_failure(record, error):
                 return  # stays pending: the watermark holds and the record is read again
         self._offsets.done(record.tp, record.offset)
-        self._flow_control()
 
-    def _flow_control(self) -> None:
+    def _flow_control(self, tp: TopicPartition) -> None:
         consumer = self._consumer
-        if consumer is None:
+        if consumer is None or self._stopping:
             return
-        buffered = self._lanes.buffered
-        if not self._paused and buffered >= self._max_buffered:
-            self._paused = True
-            consumer.pause(set(self._assigned))
-            log.info("fetching_paused", buffered=buffered, in_flight=self._lanes.in_flight)
-        elif self._paused and not self._stopping and buffered <= self._max_buffered // 2:
-            self._paused = False
-            consumer.resume(set(self._assigned))
-            log.info("fetching_resumed", buffered=buffered)
+        share = max(self._max_buffered // max(len(self._assigned), 1), 1)
+        buffered = self._lanes.buffered_by_partition.get(tp, 0)
+        if tp not in self._paused and buffered >= share:
+            self._paused.add(tp)
+            consumer.pause({tp})
+            log.info("fetching_paused", partition=tp.partition, buffered=buffered, share=share)
+        elif tp in self._paused and buffered <= share // 2:
+            self._paused.discard(tp)
+            consumer.resume({tp})
+            log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
 
     # --- commits -------------------------------------------------------------------------
 
@@ -181,8 +189,6 @@ class Engine:
     def assign(self, tps: set[TopicPartition]) -> None:
         self._joined = True
         self._assigned |= tps
-        if self._paused and self._consumer is not None:
-            self._consumer.pause(tps)  # new partitions join the pause in force
         log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
 
     async def revoke(self, tps: set[TopicPartition]) -> None:
@@ -190,6 +196,7 @@ class Engine:
         if not tps:
             return
         self._assigned -= tps
+        self._paused -= tps
         dropped = self._lanes.drop_queued(tps)
         finished = await self._lanes.wait_idle(tps, self._revoke_timeout_s)
         if not finished:

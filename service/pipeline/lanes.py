@@ -63,6 +63,7 @@ class Lanes:
         self._idle = asyncio.Condition()
         self._watchers = 0
         self.buffered = 0
+        self.buffered_by_partition: dict[TopicPartition, int] = {}
 
     @property
     def in_flight(self) -> int:
@@ -79,6 +80,7 @@ class Lanes:
             queue = self._queues[key] = deque()
         queue.append(record)
         self.buffered += 1
+        self.buffered_by_partition[key[0]] = self.buffered_by_partition.get(key[0], 0) + 1
         if key not in self._tasks:
             self._tasks[key] = asyncio.create_task(self._run(key), name=f"lane-{record.partition}")
 
@@ -86,9 +88,13 @@ class Lanes:
         queue = self._queues[key]
         try:
             while queue:
-                record = queue.popleft()
-                self.buffered -= 1
                 async with self._semaphore:
+                    # Taken only once a place is free: until then the record still counts as
+                    # buffered, and a rebalance or a stop can still drop it.
+                    if not queue:
+                        break
+                    record = queue.popleft()
+                    self._unbuffer(key[0], 1)
                     slot = self._running[key] = Slot(self._semaphore, record)
                     try:
                         await self._process(record, slot)
@@ -96,10 +102,20 @@ class Lanes:
                         del self._running[key]
                         await self._notify()
         finally:
-            self.buffered -= len(queue)
+            self._unbuffer(key[0], len(queue))
+            queue.clear()
             del self._queues[key]
             del self._tasks[key]
             await self._notify()
+
+    def _unbuffer(self, tp: TopicPartition, count: int) -> None:
+        if count:
+            self.buffered -= count
+            left = self.buffered_by_partition[tp] - count
+            if left:
+                self.buffered_by_partition[tp] = left
+            else:
+                del self.buffered_by_partition[tp]
 
     async def _notify(self) -> None:
         if self._watchers:  # only rebalance and shutdown wait; the hot path skips the lock
@@ -115,7 +131,7 @@ class Lanes:
         for key in self._keys_of(tps):
             queue = self._queues[key]
             dropped += len(queue)
-            self.buffered -= len(queue)
+            self._unbuffer(key[0], len(queue))
             queue.clear()
         return dropped
 

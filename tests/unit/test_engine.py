@@ -122,19 +122,49 @@ async def test_records_of_unowned_partitions_are_ignored() -> None:
     await engine.stop(grace_s=1)
 
 
-async def test_backpressure_pauses_and_resumes_fetching() -> None:
+async def test_backpressure_pauses_only_the_partition_over_its_share() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler, max_buffered=4)
-    engine.submit([rec(i, "same-call") for i in range(6)])  # one running, five waiting
+    engine, consumer = make_engine(handler, max_buffered=4)  # two partitions: 2 each
+    engine.submit([rec(i, "same-call") for i in range(6)])
     await settle()
-    assert consumer.paused == {TP0, TP1}
-    assert engine.state().paused is True
+    assert consumer.paused == {TP0}, "the other partition's calls keep being fetched"
+    assert engine.state().paused == 1
+    engine.submit([rec(0, "other-call", TP1)])
+    await settle()
+    assert consumer.paused == {TP0}
     handler.release(0, 1, 2)
     await settle()
-    assert consumer.paused == set(), "resumed at half the bound"
+    assert consumer.paused == {TP0}, "two still wait: above half the share"
+    handler.release(3)
+    await settle()
+    assert consumer.paused == set(), "one waits: resumed at half the share"
     assert consumer.resume_calls == 1
-    handler.release(3, 4, 5)
+    handler.release(4, 5, 0)
     await engine.stop(grace_s=1)
+
+
+async def test_records_waiting_for_a_place_are_dropped_at_stop_not_run() -> None:
+    handler = Gated()
+    engine = Engine(
+        handler,
+        store=MemoryStore(lease_s=10, retention_s=60),
+        max_in_flight=1,
+        max_buffered=1000,
+        commit_interval_s=3600,
+        revoke_timeout_s=0.2,
+        on_failure=never_fails,
+    )
+    consumer = FakeConsumer()
+    engine.start(consumer, lease_renew_s=3600)
+    engine.assign({TP0})
+    engine.submit([rec(i, f"call-{i}") for i in range(5)])  # five calls, one place
+    await settle()
+    stopping = asyncio.create_task(engine.stop(grace_s=5))
+    await settle()
+    handler.release(0)
+    await stopping
+    assert handler.started == [0], "the four calls waiting for a place were left, not run"
+    assert consumer.last_committed(TP0) == 1
 
 
 async def test_revoke_drops_waiting_records_waits_for_running_and_commits() -> None:
