@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
+import signal
 import sys
-
-from pydantic import ValidationError
-
-from service.app import create_app
-from service.logging import configure_logging
-from service.settings import describe_errors, load_settings
+from types import FrameType
 
 EXIT_CONFIG = 2
 
 
+def _stop_before_serving(signum: int, _: FrameType | None) -> None:
+    # SIGTERM while still importing or starting: nothing is in flight yet, so stopping is
+    # clean. The app replaces this handler with its graceful one once it runs.
+    raise SystemExit(0)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_before_serving)
+    # Imported after the handler is in place: importing takes a second or two.
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from service.app import create_app
+    from service.logging import configure_logging
+    from service.settings import describe_errors, load_settings
+
     try:
         settings = load_settings()
     except ValidationError as error:

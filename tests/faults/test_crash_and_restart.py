@@ -159,3 +159,14 @@ async def test_broker_restart_mid_load(simulator: SimulatorProcess, tmp_path: Pa
         )
     verdict = check_run(planned, results, await simulator_log(simulator.url))
     assert verdict.problems == []
+
+
+@pytest.mark.parametrize("after_s", [0.2, 1.0])
+async def test_sigterm_while_starting_exits_zero(
+    kafka: str, simulator: SimulatorProcess, tmp_path: Path, after_s: float
+) -> None:
+    load = prepare_run(kafka, simulator.url, tmp_path, calls=1, per_call=1)
+    service = ServiceProcess("starting", load.env, tmp_path)
+    service.start()
+    await asyncio.sleep(after_s)  # still importing, or connecting to the broker
+    assert service.terminate(timeout=30) == 0, service.logs()[-2000:]

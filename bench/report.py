@@ -1,0 +1,453 @@
+"""The report: Markdown tables, target verdicts, and the two plots (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.inflight import Sweep
+from bench.inflight import table as sweep_table
+from bench.runner import RunResult, Scenario
+
+# Targets (delivery-and-resilience.md §7.2, as the lead set them for this box).
+SPEEDUP_SHARE = 0.7  # at 50 ms: service >= 0.7 x min(K, in-flight) x naive
+K1_SHARE = 0.9  # at 50 ms with K = 1: service >= 0.9 x naive
+LIMIT_SHARE = 0.6  # at 0 ms: service >= 60 % of limit
+P99_ADDED_MS = 25.0  # p99 added latency at 70 % load
+CPU_PER_1000 = 0.5  # CPU seconds per 1,000 commands
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    target: str
+    where: str
+    measured: str
+    required: str
+    passed: bool
+
+
+@dataclass
+class Report:
+    title: str
+    date: str
+    command_line: str
+    duration_s: float
+    machine: dict[str, str]
+    versions: dict[str, str]
+    settings: dict[str, Any]
+    default_in_flight: int
+    best_in_flight: int | None
+    simulator: dict[str, Any] | None = None
+    sweep: Sweep | None = None
+    closed: list[RunResult] = field(default_factory=list)
+    open: list[RunResult] = field(default_factory=list)
+    profile: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- JSON (the raw numbers, and a way to render the report again) -----------------------
+
+
+def _run_from(data: dict[str, Any]) -> RunResult:
+    return RunResult(**{**data, "scenario": Scenario(**data["scenario"])})
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    data = {k: v for k, v in vars(report).items() if k not in ("sweep", "closed", "open")}
+    data["closed"] = [r.to_json() for r in report.closed]
+    data["open"] = [r.to_json() for r in report.open]
+    data["sweep"] = (
+        {
+            "scenario": dataclasses.asdict(report.sweep.scenario),
+            "points": [[v, r.to_json()] for v, r in report.sweep.points],
+        }
+        if report.sweep
+        else None
+    )
+    return data
+
+
+def from_json(data: dict[str, Any]) -> Report:
+    sweep = data.get("sweep")
+    fields = {k: v for k, v in data.items() if k not in ("sweep", "closed", "open")}
+    return Report(
+        **fields,
+        sweep=Sweep(
+            Scenario(**sweep["scenario"]), [(int(v), _run_from(r)) for v, r in sweep["points"]]
+        )
+        if sweep
+        else None,
+        closed=[_run_from(r) for r in data.get("closed", [])],
+        open=[_run_from(r) for r in data.get("open", [])],
+    )
+
+
+def plotting() -> bool:
+    """Load matplotlib (Agg) now, while it is installed: a `uv sync` elsewhere may remove it
+    before the plots are drawn."""
+    try:
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
+
+        matplotlib.use("Agg")
+        import matplotlib.backends.backend_agg  # type: ignore[import-not-found,unused-ignore]
+        import matplotlib.pyplot  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return False
+    return True
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _find(runs: Iterable[RunResult], scenario: Scenario, name: str) -> RunResult | None:
+    for run in runs:
+        if run.scenario == scenario and run.contender == name:
+            return run
+    return None
+
+
+def service_names(report: Report) -> list[str]:
+    names = ["service"]
+    if report.best_in_flight is not None and report.best_in_flight != report.default_in_flight:
+        names.append(f"service@{report.best_in_flight}")
+    return names
+
+
+def in_flight_of(report: Report, name: str) -> int:
+    return report.default_in_flight if name == "service" else int(name.split("@")[1])
+
+
+def verdicts(report: Report) -> list[Verdict]:
+    out: list[Verdict] = []
+    scenarios = sorted({r.scenario for r in report.closed}, key=_order)
+    for scenario in scenarios:
+        naive = _find(report.closed, scenario, "naive")
+        limit = _find(report.closed, scenario, "limit")
+        for name in service_names(report):
+            service = _find(report.closed, scenario, name)
+            if service is None or not service.throughput:
+                continue
+            if scenario.latency_ms == 50 and naive is not None and naive.throughput:
+                factor = min(scenario.calls, in_flight_of(report, name))
+                share = K1_SHARE if scenario.calls == 1 else SPEEDUP_SHARE
+                need = share * factor * naive.throughput
+                required = (
+                    f">= {share} x naive = {need:,.0f}"
+                    if scenario.calls == 1
+                    else f">= {share} x {factor} x naive = {need:,.0f}"
+                )
+                out.append(
+                    Verdict(
+                        "speedup vs naive (50 ms)",
+                        f"{name}, {scenario.label}",
+                        f"{service.throughput:,.0f} cmd/s = "
+                        f"{service.throughput / naive.throughput:,.1f} x naive",
+                        required,
+                        service.throughput >= need,
+                    )
+                )
+            if scenario.latency_ms == 0 and limit is not None and limit.throughput:
+                ratio = service.throughput / limit.throughput
+                out.append(
+                    Verdict(
+                        "share of limit (0 ms)",
+                        f"{name}, {scenario.label}",
+                        f"{ratio:.1%} ({service.throughput:,.0f} / {limit.throughput:,.0f})",
+                        f">= {LIMIT_SHARE:.0%}",
+                        ratio >= LIMIT_SHARE,
+                    )
+                )
+            if service.cpu_per_1000 is not None and scenario.calls >= 100:
+                out.append(
+                    Verdict(
+                        "CPU per 1,000 commands",
+                        f"{name}, {scenario.label}",
+                        f"{service.cpu_per_1000:.2f} s",
+                        f"<= {CPU_PER_1000} s",
+                        service.cpu_per_1000 <= CPU_PER_1000,
+                    )
+                )
+    names = service_names(report)  # not the diagnostic variants
+    for run in sorted(report.open, key=lambda r: (_order(r.scenario), r.contender)):
+        if run.contender not in names or run.p99 is None or run.rate is None:
+            continue
+        if run.load_share is None or abs(run.load_share - 0.7) > 1e-6:
+            continue
+        out.append(
+            Verdict(
+                "p99 added latency at 70 % load",
+                f"{run.contender}, {run.scenario.label}, {run.rate:,.0f} cmd/s",
+                f"{run.p99:,.0f} ms (p50 {run.p50:,.0f})",
+                f"<= {P99_ADDED_MS:.0f} ms",
+                run.p99 <= P99_ADDED_MS,
+            )
+        )
+    return out
+
+
+def _order(s: Scenario) -> tuple[int, int, int]:
+    return (s.latency_ms, s.partitions, s.calls)
+
+
+def closed_table(report: Report) -> list[str]:
+    lines = [
+        "| scenario | contender | results / expected | cmd/s | CPU s / 1,000 | peak RSS MiB "
+        "| in-handler p50 / p99 ms | broker CPU s / 1,000 | simulator cores | other load (cores) "
+        "| not succeeded | note |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|",
+    ]
+    for run in sorted(report.closed, key=lambda r: (_order(r.scenario), _rank(r.contender))):
+        capped = "" if run.drained else " (capped)"
+        errors = ", ".join(f"{k} x{v}" for k, v in sorted(run.errors.items())) or "0"
+        lines.append(
+            f"| {run.scenario.label} | {run.contender} | {run.results:,} / {run.expected:,}"
+            f"{capped} | {_n(run.throughput)} | {_n(run.cpu_per_1000, 2)} | "
+            f"{_n(run.peak_rss_mib)} | {_n(run.handler_p50, 1)} / {_n(run.handler_p99, 1)} | "
+            f"{_n(run.broker_cpu_per_1000, 2)} | {_n(run.sim_cores, 2)} | "
+            f"{_n(run.foreign_cores, 2)} | {errors} | {run.note} |"
+        )
+    return lines
+
+
+def _rank(name: str) -> tuple[int, str]:
+    order = {"limit": 0, "naive": 1, "service": 2}
+    return order.get(name.split("@")[0].split("-")[0], 3) + (name != name.split("@")[0]), name
+
+
+def ratio_table(report: Report) -> list[str]:
+    names = service_names(report)
+    header = "| scenario | limit | naive | " + " | ".join(names)
+    header += " | " + " | ".join(f"{n} / naive | {n} / limit" for n in names) + " |"
+    lines = [header, "|---" + "|---:" * (2 + 3 * len(names)) + "|"]
+    scenarios = sorted({r.scenario for r in report.closed}, key=_order)
+    for scenario in scenarios:
+        limit = _find(report.closed, scenario, "limit")
+        naive = _find(report.closed, scenario, "naive")
+        cells = [scenario.label, _n(limit.throughput if limit else None)]
+        cells.append(_n(naive.throughput if naive else None))
+        ratios: list[str] = []
+        for name in names:
+            service = _find(report.closed, scenario, name)
+            value = service.throughput if service else None
+            cells.append(_n(value))
+            ratios.append(_ratio(value, naive.throughput if naive else None, "x"))
+            ratios.append(_ratio(value, limit.throughput if limit else None, "%"))
+        lines.append("| " + " | ".join(cells + ratios) + " |")
+    return lines
+
+
+def _ratio(a: float | None, b: float | None, kind: str) -> str:
+    if not a or not b:
+        return "n/a"
+    return f"{a / b:.1%}" if kind == "%" else f"{a / b:,.1f} x"
+
+
+def open_table(report: Report) -> list[str]:
+    lines = [
+        "| scenario | contender | load | offered cmd/s | achieved cmd/s | results | "
+        "p50 ms | p95 ms | p99 ms | max ms | in-handler p50 / p99 ms | CPU s / 1,000 | "
+        "producer lag p99 ms | other load (cores) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for run in sorted(report.open, key=lambda r: (_order(r.scenario), _rank(r.contender))):
+        missing = "" if run.drained else f" ({run.expected - run.results:,} missing)"
+        lines.append(
+            f"| {run.scenario.label} | {run.contender} | {_share(run.load_share)} | "
+            f"{_n(run.rate)} | "
+            f"{_n(run.achieved)} | {run.results:,}{missing} | {_n(run.p50)} | {_n(run.p95)} | "
+            f"{_n(run.p99)} | {_n(run.max_ms)} | {_n(run.handler_p50)} / {_n(run.handler_p99)} | "
+            f"{_n(run.cpu_per_1000, 2)} | {_n(run.loadgen_lag_p99_ms, 1)} | "
+            f"{_n(run.foreign_cores, 2)} |"
+        )
+    return lines
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def verdict_table(found: list[Verdict]) -> list[str]:
+    lines = ["| target | where | measured | required | verdict |", "|---|---|---|---|---|"]
+    for v in found:
+        verdict = "**pass**" if v.passed else "**MISS**"
+        lines.append(f"| {v.target} | {v.where} | {v.measured} | {v.required} | {verdict} |")
+    return lines
+
+
+def verdict_counts(found: list[Verdict]) -> list[str]:
+    """One line per target: how many scenarios pass, and which miss."""
+    lines = ["| target | pass | miss | missed in |", "|---|---:|---:|---|"]
+    for target in dict.fromkeys(v.target for v in found):
+        mine = [v for v in found if v.target == target]
+        missed = [v.where for v in mine if not v.passed]
+        lines.append(
+            f"| {target} | {len(mine) - len(missed)} | {len(missed)} | {'; '.join(missed) or '-'} |"
+        )
+    return lines
+
+
+def summary(report: Report) -> list[str]:
+    """What stdout shows: the sweep, throughput ratios, latency, and the verdicts."""
+    out: list[str] = []
+    if report.sweep is not None:
+        out += [
+            f"In-flight sweep ({report.sweep.scenario.label}):",
+            "",
+            *sweep_table(report.sweep),
+            "",
+            f"best {report.sweep.best}, smallest within 5 % of the best {report.sweep.knee}",
+            "",
+        ]
+    out += ["Closed loop, commands/s (same backlog per scenario):", "", *ratio_table(report), ""]
+    if report.open:
+        out += ["Open loop, added latency:", "", *open_table(report), ""]
+    found = verdicts(report)
+    return [*out, "Targets:", "", *verdict_counts(found), "", *verdict_table(found)]
+
+
+def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
+    s = report.settings
+    out = [
+        f"# {report.title}",
+        "",
+        f"Run on {report.date}, {report.duration_s / 60:.1f} minutes. Command line:",
+        "",
+        f"    {report.command_line}",
+        "",
+        "## Machine and versions",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in report.machine.items()),
+        *(f"| {k} | {v} |" for k, v in report.versions.items()),
+        "",
+        "## Settings of this run",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in s.items()),
+        f"| service CALLCTL_MAX_IN_FLIGHT default | {report.default_in_flight} |",
+        f"| best in the sweep | {report.best_in_flight} |",
+        "",
+    ]
+    if findings:
+        out += ["## Findings", "", findings.strip(), ""]
+    found = verdicts(report)
+    out += ["## Verdicts", "", *verdict_counts(found), "", *verdict_table(found), ""]
+    if report.notes:
+        out += ["## Notes", "", *(f"- {n}" for n in report.notes), ""]
+    if report.simulator:
+        sim = report.simulator
+        out += [
+            f"## Simulator capacity (0 ms, signed auth, {sim.get('processes')} separate load "
+            "processes, aiohttp client, 64 concurrent each)",
+            "",
+            "| requests/s served | simulator cores used | simulator CPU s / 1,000 requests | "
+            "one simulator core would serve | errors |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {_n(sim.get('requestsPerSecond'))} | {_n(sim.get('simCores'), 2)} | "
+            f"{_n(sim.get('simCpuPer1000'), 3)} | {_n(sim.get('perCore'))} req/s | "
+            f"{sim.get('errors', 'n/a')} |",
+            "",
+        ]
+    if report.sweep is not None:
+        sweep = report.sweep
+        out += [
+            f"## In-flight sweep ({sweep.scenario.label}, service)",
+            "",
+            *sweep_table(sweep),
+            "",
+            f"Best: {sweep.best}; smallest setting within 5 % of the best: {sweep.knee}.",
+            "",
+        ]
+        if "inflight" in plots:
+            out += [f"![throughput vs in-flight]({plots['inflight']})", ""]
+    if report.closed:
+        out += [
+            "## Closed loop: throughput ratios",
+            "",
+            *ratio_table(report),
+            "",
+            "## Closed loop: every run",
+            "",
+            *closed_table(report),
+            "",
+        ]
+    if report.open:
+        out += ["## Open loop: added latency", "", *open_table(report), ""]
+        if "latency" in plots:
+            out += [f"![latency percentiles]({plots['latency']})", ""]
+    if report.profile:
+        out += ["## Profile of the service", "", *report.profile, ""]
+    return "\n".join(out) + "\n"
+
+
+# --- plots ---------------------------------------------------------------------------------
+
+
+def plot_inflight(sweep: Sweep, path: Path) -> None:
+    import matplotlib  # type: ignore[import-not-found,unused-ignore]
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
+
+    values = [v for v, _ in sweep.points]
+    measured = [r.throughput for _, r in sweep.points]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(values, measured, "o-", label="service, measured")
+    if sweep.scenario.latency_ms:
+        bound = [v / (sweep.scenario.latency_ms / 1000) for v in values]
+        ax.plot(values, bound, "--", color="grey", label="in-flight / latency (Little's law)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(values, [str(v) for v in values])
+    ax.set_xlabel("CALLCTL_MAX_IN_FLIGHT")
+    ax.set_ylabel("commands/s")
+    ax.set_title(f"Throughput vs in-flight ({sweep.scenario.label})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(runs: list[RunResult], path: Path) -> None:
+    import matplotlib  # type: ignore[import-not-found,unused-ignore]
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
+
+    latencies = sorted({r.scenario.latency_ms for r in runs})
+    most = max(sum(1 for r in runs if r.scenario.latency_ms == lat) for lat in latencies)
+    width_in = max(6.5, 0.8 * most)
+    fig, axes = plt.subplots(
+        len(latencies), 1, figsize=(width_in, 4.6 * len(latencies)), squeeze=False
+    )
+    for ax, latency in zip(axes[:, 0], latencies, strict=True):
+        chosen = sorted(
+            (r for r in runs if r.scenario.latency_ms == latency and r.p50 is not None),
+            key=lambda r: (_rank(r.contender), r.load_share or 0.0),
+        )
+        labels = [f"{r.contender}\n{_share(r.load_share)}" for r in chosen]
+        width = 0.27
+        for i, (name, attr) in enumerate((("p50", "p50"), ("p95", "p95"), ("p99", "p99"))):
+            values = [max(float(getattr(r, attr) or 0.0), 0.1) for r in chosen]
+            positions = [x + (i - 1) * width for x in range(len(chosen))]
+            ax.bar(positions, values, width, label=name)
+        ax.axhline(P99_ADDED_MS, color="red", linestyle="--", linewidth=1, label="p99 target")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(chosen)), labels, fontsize=7, rotation=25, ha="right")
+        ax.set_ylabel("added latency, ms (simulator delay subtracted)")
+        ax.set_title(f"Open loop, simulator {latency} ms")
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,654 @@
+"""Running one contender against one load, and measuring it.
+
+A run: fresh result topics (LogAppendTime), the simulator reset and set to the scenario's
+latency, the contender started as its own process, then sampled every 50 ms (results so far,
+from the result topic's end offsets, and CPU seconds of the contender, the broker, the
+simulator, this process and the whole machine), stopped with SIGTERM, and its topics read back.
+
+Closed loop: the contender drains a pre-produced backlog; throughput is (results - 1) over the
+span of the result timestamps. Open loop: `bench.loadgen` produces at a fixed rate while the
+contender runs; latency is result timestamp - command timestamp - the simulator's delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    ROOT,
+    SIM_KEY,
+    SIM_SECRET,
+    TopicCounter,
+    commands,
+    cpu_seconds,
+    create_topics,
+    delete_topics,
+    peak_rss_mib,
+    percentile,
+    produce,
+    read_topic,
+    system_cpu,
+)
+
+SAMPLE_S = 0.05
+STARTUP_TIMEOUT_S = 90.0
+WARMUP_COMMANDS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    latency_ms: int
+    partitions: int
+    calls: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.latency_ms}ms/{self.partitions}p/K={self.calls}"
+
+
+@dataclass(frozen=True, slots=True)
+class Contender:
+    name: str  # as reported: limit, naive, service, service@512, service-warn ...
+    kind: str  # limit | naive | service
+    max_in_flight: int | None = None  # service: None = its default
+    log_level: str = "INFO"
+    env: tuple[tuple[str, str], ...] = ()  # service: more settings (diagnostic variants)
+
+
+@dataclass(slots=True)
+class Sample:
+    t: float
+    count: int
+    cpu: float | None
+    broker_cpu: float | None
+    sim_cpu: float | None
+    own_cpu: float
+    extra_cpu: float  # load generator
+    sys_busy: float
+    rss_mib: float | None
+
+
+@dataclass(slots=True)
+class RunResult:
+    contender: str
+    scenario: Scenario
+    mode: str  # closed | open
+    expected: int
+    results: int = 0
+    ok: int = 0
+    drained: bool = False
+    throughput: float = 0.0
+    window_s: float = 0.0
+    cpu_per_1000: float | None = None
+    peak_rss_mib: float | None = None
+    broker_cpu_per_1000: float | None = None
+    sim_cpu_per_1000: float | None = None
+    sim_cores: float | None = None
+    contender_cores: float | None = None
+    foreign_cores: float | None = None
+    sim_requests: int | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    # open loop
+    load_share: float | None = None  # offered rate as a share of the closed-loop maximum
+    rate: float | None = None
+    achieved: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max_ms: float | None = None
+    handler_p50: float | None = None  # service only: its durationMs (decode to result built)
+    handler_p99: float | None = None
+    loadgen_lag_p99_ms: float | None = None
+    log_path: str = ""
+    note: str = ""
+    retries: int = 0  # measured again because other processes used the CPU
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without CALLCTL_* / SIM_* settings the caller may have exported."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("CALLCTL_", "SIM_"))}
+
+
+class Proc:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> None:
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.cwd = cwd  # `python -m` imports from here first: the code snapshot
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    async def stop(self, timeout_s: float = 3.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout_s`: the measurement is over when this is
+        called (results written later are not counted), so a long graceful stop only costs
+        time."""
+        popen = self.popen
+        if popen is None:
+            return None
+        if popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(popen.wait, timeout_s)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                await asyncio.to_thread(popen.wait, 10)
+        return popen.returncode
+
+    def tail(self, chars: int = 2_000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-chars:]
+
+
+class Simulator:
+    """`python -m simulator` on a free port; its admin API sets the delay and resets state."""
+
+    def __init__(self, workdir: Path, code: Path) -> None:
+        self.log_path = workdir / "simulator.log"
+        self.proc = Proc(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "--port",
+                "0",
+                "--auto-create-calls",
+                "--latency-ms",
+                "0",
+                "--request-log-limit",
+                "100000",
+                "--log-level",
+                "INFO",
+            ],
+            clean_env(),
+            self.log_path,
+            code,
+        )
+        self.url = ""
+        self._admin: httpx.AsyncClient | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    async def start(self) -> None:
+        self.proc.start()
+        deadline = time.monotonic() + 30
+        while not self.url:
+            if time.monotonic() > deadline or not self.proc.alive():
+                raise RuntimeError(f"simulator did not start:\n{self.proc.tail()}")
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if isinstance(entry, dict) and entry.get("event") == "listening":
+                        self.url = str(entry["url"])
+            await asyncio.sleep(0.1)
+        self._admin = httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    async def prepare(self, latency_ms: int) -> None:
+        """Forget calls, log and counters; then set the fixed delay."""
+        assert self._admin is not None
+        (await self._admin.post("/_admin/reset")).raise_for_status()
+        response = await self._admin.put("/_admin/faults", json={"latencyMs": latency_ms})
+        response.raise_for_status()
+
+    async def requests_served(self) -> int:
+        assert self._admin is not None
+        response = await self._admin.get("/_admin/stats")
+        response.raise_for_status()
+        return int(response.json()["total"])
+
+    async def stop(self) -> None:
+        if self._admin is not None:
+            await self._admin.aclose()
+        await self.proc.stop()
+
+
+def broker_pid() -> int | None:
+    local = Path(os.environ.get("CALLCTL_LOCAL_DIR", ROOT / ".local"))
+    with contextlib.suppress(OSError, ValueError):
+        pid = int((local / "kafka" / "kafka.pid").read_text().strip())
+        if cpu_seconds(pid) is not None:
+            return pid
+    return None
+
+
+# --- the bench context -----------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    bootstrap: str
+    workdir: Path
+    simulator: Simulator
+    code: Path  # the snapshot of service/, simulator/ and bench/ every process runs
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    broker: int | None = field(default_factory=broker_pid)
+    topics: list[str] = field(default_factory=list)
+    extras: dict[str, str] = field(default_factory=dict)  # tools found at start
+    noise_cores: float = 0.3  # other load above this: measure again ...
+    retries: int = 1  # ... at most this many times, keeping the quietest run
+    counter: int = 0
+
+    def name(self, *parts: str) -> str:
+        """A topic or group name: Kafka allows only [A-Za-z0-9._-]."""
+        text = ".".join(("bench", self.run_id, *parts))
+        return re.sub(r"[^A-Za-z0-9._-]", "-", text)
+
+    def next_id(self) -> str:
+        self.counter += 1
+        return f"{self.counter:03d}"
+
+    async def new_topics(self, names: list[str], partitions: int) -> None:
+        await create_topics(self.bootstrap, names, partitions)
+        self.topics.extend(names)
+
+    async def drop_topics(self) -> None:
+        await delete_topics(self.bootstrap, self.topics)
+        self.topics.clear()
+
+    async def backlog(self, scenario: Scenario, n: int) -> str:
+        """A fresh commands topic holding n commands over scenario.calls calls."""
+        topic = self.name(self.next_id(), "commands")
+        await self.new_topics([topic], scenario.partitions)
+        await produce(self.bootstrap, topic, commands(n, scenario.calls, f"b{self.run_id}"))
+        return topic
+
+
+@dataclass(frozen=True, slots=True)
+class RunTopics:
+    commands: str
+    results: str
+    snapshots: str
+    dead_letter: str
+
+
+def contender_proc(
+    bench: Bench, contender: Contender, topics: RunTopics, tag: str
+) -> tuple[Proc, dict[str, str]]:
+    group = bench.name(tag, contender.name, "group")
+    log_path = bench.workdir / f"{tag}-{contender.name}.log"
+    env = clean_env()
+    if contender.kind == "limit":
+        argv = [sys.executable, "-m", "bench.limit", "--bootstrap", bench.bootstrap]
+        argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
+    elif contender.kind == "naive":
+        argv = [sys.executable, "-m", "bench.naive", "--bootstrap", bench.bootstrap]
+        argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
+        argv += ["--sinch-url", bench.simulator.url]
+    else:
+        argv = [sys.executable, "-m", "service"]
+        state = bench.workdir / f"{tag}-{contender.name}-state"
+        state.mkdir(exist_ok=True)
+        env.update(
+            {
+                "CALLCTL_KAFKA__BOOTSTRAP_SERVERS": bench.bootstrap,
+                "CALLCTL_KAFKA__GROUP_ID": group,
+                "CALLCTL_TOPICS__COMMANDS": topics.commands,
+                "CALLCTL_TOPICS__RESULTS": topics.results,
+                "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
+                "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
+                "CALLCTL_SINCH__BASE_URL": bench.simulator.url,
+                "CALLCTL_SINCH__APPLICATION_KEY": SIM_KEY,
+                "CALLCTL_SINCH__APPLICATION_SECRET": SIM_SECRET,
+                "CALLCTL_IDEMPOTENCY__SQLITE_PATH": str(state / "idempotency.sqlite3"),
+                "CALLCTL_SNAPSHOT_DEFAULT": "false",
+                "CALLCTL_LOG_FORMAT": "json",
+                "CALLCTL_LOG_LEVEL": contender.log_level,
+                "CALLCTL_HTTP_PORT": "0",
+                # Only so that a capped run stops quickly; no effect on the measured part.
+                "CALLCTL_SHUTDOWN_GRACE_S": "3",
+            }
+        )
+        if contender.max_in_flight is not None:
+            env["CALLCTL_MAX_IN_FLIGHT"] = str(contender.max_in_flight)
+        env.update(contender.env)
+    return Proc(argv, env, log_path, bench.code), env
+
+
+async def run_topics(
+    bench: Bench, commands_topic: str, tag: str, contender: Contender, partitions: int
+) -> RunTopics:
+    base = (tag, contender.name)
+    topics = RunTopics(
+        commands_topic,
+        bench.name(*base, "results"),
+        bench.name(*base, "snapshots"),
+        bench.name(*base, "dead-letter"),
+    )
+    names = [topics.results]
+    if contender.kind == "service":
+        names += [topics.snapshots, topics.dead_letter]
+    await bench.new_topics(names, partitions)
+    return topics
+
+
+def _sample(
+    proc: Proc, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
+) -> Sample:
+    """`extra_floor`: CPU the load generator has used so far, once it cannot be read."""
+    own = os.times()
+    return Sample(
+        t=time.monotonic(),
+        count=count,
+        cpu=cpu_seconds(proc.pid),
+        broker_cpu=cpu_seconds(bench.broker),
+        sim_cpu=cpu_seconds(bench.simulator.pid),
+        own_cpu=own.user + own.system,
+        extra_cpu=max(cpu_seconds(extra_pid) or 0.0, extra_floor),
+        sys_busy=system_cpu()[0],
+        rss_mib=peak_rss_mib(proc.pid),
+    )
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+def apply_samples(result: RunResult, samples: list[Sample]) -> None:
+    """CPU per 1,000 results and core usage, over the samples that saw results arrive."""
+    rss = [s.rss_mib for s in samples if s.rss_mib is not None]
+    result.peak_rss_mib = max(rss) if rss else None
+    busy = [i for i, s in enumerate(samples) if s.count > 0]
+    if not busy:
+        return
+    # From the last sample before the first result (start-up is over, at most one sampling
+    # interval of it counted) to the first sample with the final count (no idle tail).
+    first = samples[max(busy[0] - 1, 0)]
+    last = max((samples[i] for i in busy), key=lambda s: (s.count, -s.t))
+    done = last.count - first.count
+    span = last.t - first.t
+    if done <= 0 or span <= 0:
+        return
+    cpu = _delta(first.cpu, last.cpu)
+    broker = _delta(first.broker_cpu, last.broker_cpu)
+    sim = _delta(first.sim_cpu, last.sim_cpu)
+    result.cpu_per_1000 = None if cpu is None else cpu / done * 1000
+    result.broker_cpu_per_1000 = None if broker is None else broker / done * 1000
+    result.sim_cpu_per_1000 = None if sim is None else sim / done * 1000
+    result.sim_cores = None if sim is None else sim / span
+    result.contender_cores = None if cpu is None else cpu / span
+    accounted = (cpu or 0) + (broker or 0) + (sim or 0)
+    accounted += (last.own_cpu - first.own_cpu) + (last.extra_cpu - first.extra_cpu)
+    result.foreign_cores = max(0.0, (last.sys_busy - first.sys_busy - accounted) / span)
+
+
+def _parse(value: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _outcomes(result: RunResult, parsed: list[dict[str, Any]]) -> None:
+    for data in parsed:
+        outcome = str(data.get("outcome"))
+        if outcome == "succeeded":
+            result.ok += 1
+        else:
+            error = data.get("error")
+            code = error.get("code") if isinstance(error, dict) else error
+            status = data.get("httpStatus")
+            key = f"{outcome}:{code}:{status}"
+            result.errors[key] = result.errors.get(key, 0) + 1
+
+
+async def _wait_started(proc: Proc, result: RunResult) -> bool:
+    if not proc.alive():
+        result.note = f"exited at start: {proc.tail(600)!r}"
+        return False
+    return True
+
+
+async def closed_loop(
+    bench: Bench,
+    contender: Contender,
+    scenario: Scenario,
+    commands_topic: str,
+    expected: int,
+    cap_s: float,
+    *,
+    profile: Callable[[int], Any] | None = None,
+) -> RunResult:
+    """Drain `expected` commands (or stop `cap_s` after the first result)."""
+    tag = bench.next_id()
+    topics = await run_topics(bench, commands_topic, tag, contender, scenario.partitions)
+    await bench.simulator.prepare(scenario.latency_ms)
+    proc, _env = contender_proc(bench, contender, topics, tag)
+    result = RunResult(contender.name, scenario, "closed", expected, log_path=str(proc.log_path))
+    samples: list[Sample] = []
+    profiler: Any = None
+    async with TopicCounter(bench.bootstrap, topics.results) as counter:
+        proc.start()
+        started = time.monotonic()
+        first_at: float | None = None
+        while True:
+            await asyncio.sleep(SAMPLE_S)
+            sample = _sample(proc, bench, await counter.count(), None)
+            samples.append(sample)
+            if sample.count and first_at is None:
+                first_at = sample.t
+                if profile is not None and proc.pid is not None:
+                    profiler = profile(proc.pid)
+            if sample.count >= expected:
+                result.drained = True
+                break
+            if not await _wait_started(proc, result):
+                break
+            if first_at is None and sample.t - started > STARTUP_TIMEOUT_S:
+                result.note = "no result within the start-up timeout"
+                break
+            if first_at is not None and sample.t - first_at >= cap_s:
+                break
+        stopped_ms = time.time() * 1000
+        await proc.stop()
+        if profiler is not None:
+            await profiler
+    result.sim_requests = await bench.simulator.requests_served()
+    apply_samples(result, samples)
+    everything = await read_topic(bench.bootstrap, topics.results)
+    # Results made while stopping (abandoned work, say) are not part of the measurement.
+    records = [r for r in everything if r.timestamp_ms <= stopped_ms]
+    if len(records) < len(everything):
+        late = [_parse(r.value) for r in everything if r.timestamp_ms > stopped_ms]
+        failed = sum(1 for p in late if p.get("outcome") != "succeeded")
+        result.note = f"{len(late)} results while stopping ({failed} not succeeded), not counted"
+    parsed = [_parse(r.value) for r in records]
+    sources = {_source(p) for p in parsed}
+    result.results = len(sources - {None})
+    _outcomes(result, parsed)
+    _handler_times(result, parsed, scenario.latency_ms)
+    if len(records) >= 2:
+        stamps = sorted(r.timestamp_ms for r in records)
+        result.window_s = (stamps[-1] - stamps[0]) / 1000
+        if result.window_s > 0:
+            result.throughput = (len(records) - 1) / result.window_s
+    return result
+
+
+def _handler_times(result: RunResult, parsed: list[dict[str, Any]], latency_ms: int) -> None:
+    """The service's own durationMs (decode to result, before storing and publishing it),
+    minus the simulator's delay."""
+    times = sorted(
+        float(p["durationMs"]) - latency_ms
+        for p in parsed
+        if isinstance(p.get("durationMs"), int | float)
+    )
+    if times:
+        result.handler_p50 = percentile(times, 50)
+        result.handler_p99 = percentile(times, 99)
+
+
+def _source(data: dict[str, Any]) -> tuple[int, int] | None:
+    source = data.get("source")
+    if not isinstance(source, dict):
+        return None
+    try:
+        return int(source["partition"]), int(source["offset"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+async def open_loop(
+    bench: Bench,
+    contender: Contender,
+    scenario: Scenario,
+    rate: float,
+    duration_s: float,
+    *,
+    drain_timeout_s: float = 30.0,
+) -> RunResult:
+    """Produce at `rate` for `duration_s` while the contender runs; latency per command."""
+    tag = bench.next_id()
+    commands_topic = bench.name(tag, "open-commands")
+    await bench.new_topics([commands_topic], scenario.partitions)
+    topics = await run_topics(bench, commands_topic, tag, contender, scenario.partitions)
+    await bench.simulator.prepare(scenario.latency_ms)
+    proc, _env = contender_proc(bench, contender, topics, tag)
+    result = RunResult(contender.name, scenario, "open", 0, log_path=str(proc.log_path))
+    result.rate = rate
+    samples: list[Sample] = []
+    run = f"o{bench.run_id}{tag}"
+    async with TopicCounter(bench.bootstrap, topics.results) as counter:
+        proc.start()
+        # Warm-up: a few commands, so joining the group and the first connections are paid
+        # before the measured load starts.
+        await produce(
+            bench.bootstrap, commands_topic, commands(WARMUP_COMMANDS, scenario.calls, run + "w")
+        )
+        started = time.monotonic()
+        while await counter.count() < WARMUP_COMMANDS:
+            if not proc.alive() or time.monotonic() - started > STARTUP_TIMEOUT_S:
+                result.note = f"warm-up failed: {proc.tail(600)!r}"
+                await proc.stop()
+                return result
+            await asyncio.sleep(SAMPLE_S)
+        loadgen = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--bootstrap",
+            bench.bootstrap,
+            "--topic",
+            commands_topic,
+            "--rate",
+            f"{rate:.3f}",
+            "--duration",
+            str(duration_s),
+            "--calls",
+            str(scenario.calls),
+            "--run",
+            run,
+            cwd=bench.code,
+            env=clean_env(),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        output = asyncio.create_task(loadgen.communicate())
+        while not output.done():
+            await asyncio.sleep(SAMPLE_S)
+            samples.append(_sample(proc, bench, await counter.count(), loadgen.pid))
+        stdout, _ = await output
+        summary = json.loads(stdout.decode().strip().splitlines()[-1])
+        sent = int(summary["sent"])
+        result.expected = sent
+        result.loadgen_lag_p99_ms = float(summary["lagP99Ms"])
+        loadgen_cpu = max(float(summary["cpuSeconds"]), max(s.extra_cpu for s in samples))
+        drain_until = time.monotonic() + drain_timeout_s
+        while time.monotonic() < drain_until:
+            samples.append(_sample(proc, bench, await counter.count(), None, loadgen_cpu))
+            if samples[-1].count >= WARMUP_COMMANDS + sent or not proc.alive():
+                break
+            await asyncio.sleep(SAMPLE_S)
+        result.drained = samples[-1].count >= WARMUP_COMMANDS + sent
+        await proc.stop()
+    result.sim_requests = await bench.simulator.requests_served()
+    apply_samples(result, samples)
+    start_ms = float(summary["startMs"])
+    sent_at = {
+        (r.partition, r.offset): r.timestamp_ms
+        for r in await read_topic(bench.bootstrap, commands_topic)
+        if r.timestamp_ms >= start_ms
+    }
+    latencies: list[float] = []
+    done_at: list[int] = []
+    parsed_all: list[dict[str, Any]] = []
+    for record in await read_topic(bench.bootstrap, topics.results):
+        data = _parse(record.value)
+        source = _source(data)
+        if source is None or source not in sent_at:
+            continue
+        parsed_all.append(data)
+        latencies.append(record.timestamp_ms - sent_at[source] - scenario.latency_ms)
+        done_at.append(record.timestamp_ms)
+    _outcomes(result, parsed_all)
+    _handler_times(result, parsed_all, scenario.latency_ms)
+    result.results = len(latencies)
+    latencies.sort()
+    if latencies:
+        result.p50 = percentile(latencies, 50)
+        result.p95 = percentile(latencies, 95)
+        result.p99 = percentile(latencies, 99)
+        result.max_ms = latencies[-1]
+    if sent_at and done_at:
+        span = (max(done_at) - min(sent_at.values())) / 1000
+        result.achieved = len(done_at) / span if span > 0 else None
+        result.window_s = span
+    return result
+
+
+async def retried(bench: Bench, make: Callable[[], Awaitable[RunResult]]) -> RunResult:
+    """Run; while other processes took more than `bench.noise_cores` of CPU during it, run
+    again (up to `bench.retries` times) and keep the run with the least such load."""
+    run = await make()
+    for attempt in range(1, bench.retries + 1):
+        if run.foreign_cores is None or run.foreign_cores <= bench.noise_cores:
+            break
+        print(
+            f"        other load {run.foreign_cores:.2f} cores during {run.contender} "
+            f"({run.scenario.label}): measuring again",
+            flush=True,
+        )
+        again = await make()
+        if again.foreign_cores is not None and again.foreign_cores < run.foreign_cores:
+            run = again
+        run.retries = attempt
+    return run
