@@ -19,17 +19,21 @@ DropMode = Literal["close", "reset"]
 FaultKind = Literal["drop", "rateLimit", "error"]
 
 
+# The admin API's JSON models: camelCase on the wire, snake_case in code, nothing unknown.
+ADMIN_JSON = ConfigDict(
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+    extra="forbid",
+    frozen=True,
+)
+
+
 class FaultConfig(BaseModel):
     """The live fault settings, as exchanged on /_admin/faults (camelCase JSON)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="forbid",
-        frozen=True,
-    )
+    model_config = ADMIN_JSON
 
     latency_ms: Millis = 0
     latency_jitter_ms: Millis = 0

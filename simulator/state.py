@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field
 
 from simulator.auth import Authenticator
 from simulator.calls import CallStore
-from simulator.faults import FaultInjector
+from simulator.faults import ADMIN_JSON, FaultInjector
 from simulator.recorder import RequestLog
 from simulator.settings import AuthScheme, Settings
 from simulator.stats import Stats
@@ -20,14 +19,7 @@ from simulator.stats import Stats
 class RuntimeConfig(BaseModel):
     """Behaviour switches that /_admin/config can change while running (camelCase JSON)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="forbid",
-        frozen=True,
-    )
+    model_config = ADMIN_JSON
 
     auto_create_calls: bool
     allow_ice_actions_on_update: bool

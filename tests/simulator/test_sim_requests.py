@@ -18,6 +18,7 @@ ENTRY_FIELDS = {
     "callId",
     "leg",
     "contentType",
+    "traceparent",
     "authScheme",
     "authOk",
     "body",
