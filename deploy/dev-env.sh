@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by `make run`: local defaults for every CALLCTL_* setting the user did not set.
 # Without real Sinch credentials in the environment, the service talks to the local simulator.
 : "${CALLCTL_KAFKA__BOOTSTRAP_SERVERS:=127.0.0.1:${KAFKA_PORT:-9092}}"

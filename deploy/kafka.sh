@@ -39,6 +39,16 @@ STOP_TIMEOUT=30
 
 INSTALL_HINT="install them with: apt-get install openjdk-17-jre-headless maven"
 
+# for deploy/lib/process.sh (log/err, take_lock, pid helpers, cmd_stop/restart/status)
+SCRIPT_NAME=kafka.sh
+SERVICE_HOST=$KAFKA_HOST
+SERVICE_NAME=broker
+STATE_DIR=$KAFKA_HOME
+LOCK_TIMEOUT=300
+KILL_WAIT_TENTHS=100
+# shellcheck source-path=SCRIPTDIR source=lib/process.sh
+source "$SCRIPT_DIR/lib/process.sh"
+
 usage() {
     cat <<EOF
 Usage: deploy/kafka.sh COMMAND [ARGS]
@@ -77,9 +87,6 @@ Requires Java 17+ and Maven (for download); $INSTALL_HINT
 EOF
 }
 
-log() { printf 'kafka.sh: %s\n' "$*"; }
-err() { printf 'kafka.sh: error: %s\n' "$*" >&2; }
-
 # ---------------------------------------------------------------- prerequisites
 
 require_java() {
@@ -105,18 +112,6 @@ require_mvn() {
         err "mvn not found; it is needed once to download the Kafka jars from Maven Central"
         err "$INSTALL_HINT"
         exit 2
-    fi
-}
-
-# serialise start/stop/download between concurrent invocations (no-op without flock)
-take_lock() {
-    mkdir -p "$KAFKA_HOME"
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>"$LOCK_FILE"
-        if ! flock -w 300 9; then
-            err "another deploy/kafka.sh is busy (lock $LOCK_FILE)"
-            exit 1
-        fi
     fi
 }
 
@@ -161,15 +156,6 @@ do_download() {
 
 # ---------------------------------------------------------------- process helpers
 
-# alive = exists and is not a zombie (a broker that died while this script is its parent
-# stays a zombie until reaped, and kill -0 would still succeed)
-pid_alive() {
-    local state
-    [[ -r /proc/$1/stat ]] || return 1
-    state=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
 # the pid is a java kafka.Kafka process started with this script's config file
 pid_is_ours() {
     local pid=$1 cmd
@@ -180,19 +166,6 @@ pid_is_ours() {
         grep -qxF "$CONF" <<<"$cmd"
 }
 
-# prints the recorded pid if it is our live broker; removes a stale pid file
-our_pid() {
-    local pid
-    [[ -f $PID_FILE ]] || return 1
-    pid=$(tr -dc '0-9' <"$PID_FILE")
-    if [[ -n $pid ]] && pid_is_ours "$pid"; then
-        echo "$pid"
-        return 0
-    fi
-    rm -f "$PID_FILE"
-    return 1
-}
-
 # port of the broker described by the config file (the running one), else $KAFKA_PORT
 running_port() {
     local p=""
@@ -200,18 +173,10 @@ running_port() {
     echo "${p:-$KAFKA_PORT}"
 }
 
-port_open() {
-    timeout 2 bash -c "exec 3<>/dev/tcp/$KAFKA_HOST/$1" 2>/dev/null
-}
-
-log_tail() {
-    local n=${1:-50}
-    if [[ -f $LOG_FILE ]]; then
-        echo "---- last $n lines of $LOG_FILE ----" >&2
-        tail -n "$n" "$LOG_FILE" >&2
-        echo "----" >&2
-    fi
-}
+# cmd_status (deploy/lib/process.sh): the broker is ready once its port accepts connections
+service_port() { running_port; }
+service_ready() { port_open "$1"; }
+status_not_ready() { echo "starting (pid $1), $KAFKA_HOST:$2 not accepting connections yet"; }
 
 # wait until our broker answers on $1; returns 1 (after printing the log tail) on death/timeout
 wait_ready() {
@@ -241,25 +206,6 @@ wait_ready() {
         fi
         sleep 0.5
     done
-}
-
-# SIGTERM, wait up to STOP_TIMEOUT s, then SIGKILL; only for a pid that pid_is_ours
-stop_pid() {
-    local pid=$1 i
-    pid_is_ours "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 2; i++)); do
-        pid_alive "$pid" || return 0
-        sleep 0.5
-    done
-    err "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 20; i++)); do
-        pid_alive "$pid" || return 0
-        sleep 0.5
-    done
-    err "pid $pid did not exit after SIGKILL"
-    return 1
 }
 
 # ---------------------------------------------------------------- config
@@ -370,34 +316,6 @@ cmd_start() {
     echo "kafka ready on $KAFKA_HOST:$KAFKA_PORT"
 }
 
-cmd_stop() {
-    take_lock
-    local pid
-    if ! pid=$(our_pid); then
-        log "not running"
-        return 0
-    fi
-    log "stopping broker (pid $pid)"
-    stop_pid "$pid" || exit 1
-    rm -f "$PID_FILE"
-    log "stopped"
-}
-
-cmd_status() {
-    local pid port
-    if pid=$(our_pid); then
-        port=$(running_port)
-        if port_open "$port"; then
-            echo "running (pid $pid) on $KAFKA_HOST:$port"
-            return 0
-        fi
-        echo "starting (pid $pid), $KAFKA_HOST:$port not accepting connections yet"
-        return 1
-    fi
-    echo "stopped"
-    return 1
-}
-
 cmd_logs() {
     local n=100 follow=()
     while (($#)); do
@@ -434,11 +352,7 @@ main() {
         ;;
     start) cmd_start ;;
     stop) cmd_stop ;;
-    restart)
-        cmd_stop
-        exec 9>&- # release the lock before start takes it again
-        cmd_start
-        ;;
+    restart) cmd_restart ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
     reset) cmd_reset ;;

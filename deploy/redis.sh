@@ -19,6 +19,16 @@ REDIS_PORT=${REDIS_PORT:-6379}
 REDIS_START_TIMEOUT=${REDIS_START_TIMEOUT:-30}
 STOP_TIMEOUT=10
 
+# for deploy/lib/process.sh (log/err, take_lock, pid helpers, cmd_stop/restart/status)
+SCRIPT_NAME=redis.sh
+SERVICE_HOST=$REDIS_HOST
+SERVICE_NAME=redis-server
+STATE_DIR=$REDIS_DIR
+LOCK_TIMEOUT=120
+KILL_WAIT_TENTHS=5
+# shellcheck source-path=SCRIPTDIR source=lib/process.sh
+source "$SCRIPT_DIR/lib/process.sh"
+
 usage() {
     cat <<EOF
 Usage: deploy/redis.sh start|stop|restart|status|-h
@@ -43,20 +53,6 @@ Note: on a host with systemd, installing the redis-server package also starts a 
 Redis on 6379; then either stop it (systemctl disable --now redis-server) or use another
 REDIS_PORT.
 EOF
-}
-
-log() { printf 'redis.sh: %s\n' "$*"; }
-err() { printf 'redis.sh: error: %s\n' "$*" >&2; }
-
-take_lock() {
-    mkdir -p "$REDIS_DIR"
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>"$LOCK_FILE"
-        if ! flock -w 120 9; then
-            err "another deploy/redis.sh is busy (lock $LOCK_FILE)"
-            exit 1
-        fi
-    fi
 }
 
 # ---------------------------------------------------------------- install
@@ -93,13 +89,6 @@ ensure_installed() {
 
 # ---------------------------------------------------------------- process helpers
 
-pid_alive() {
-    local state
-    [[ -r /proc/$1/stat ]] || return 1
-    state=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $state && $state != Z ]]
-}
-
 # a redis-server whose working directory is our dir (redis-server chdirs into --dir)
 pid_is_ours() {
     local pid=$1 comm cwd
@@ -107,18 +96,6 @@ pid_is_ours() {
     comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
     cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 1
     [[ $comm == redis-server* && $cwd == "$(cd "$REDIS_DIR" && pwd -P)" ]]
-}
-
-our_pid() {
-    local pid
-    [[ -f $PID_FILE ]] || return 1
-    pid=$(tr -dc '0-9' <"$PID_FILE")
-    if [[ -n $pid ]] && pid_is_ours "$pid"; then
-        echo "$pid"
-        return 0
-    fi
-    rm -f "$PID_FILE"
-    return 1
 }
 
 # the port of a running instance, from its process title "redis-server 127.0.0.1:PORT"
@@ -132,17 +109,10 @@ pong() {
     [[ "$(timeout 3 redis-cli -h "$REDIS_HOST" -p "$1" ping 2>/dev/null)" == PONG ]]
 }
 
-port_open() {
-    timeout 2 bash -c "exec 3<>/dev/tcp/$REDIS_HOST/$1" 2>/dev/null
-}
-
-log_tail() {
-    if [[ -f $LOG_FILE ]]; then
-        echo "---- last 30 lines of $LOG_FILE ----" >&2
-        tail -n 30 "$LOG_FILE" >&2
-        echo "----" >&2
-    fi
-}
+# cmd_status (deploy/lib/process.sh): the instance is ready once it answers PING
+service_port() { pid_port "$1"; }
+service_ready() { pong "$1"; }
+status_not_ready() { echo "not answering (pid $1) on $REDIS_HOST:$2"; }
 
 # ---------------------------------------------------------------- commands
 
@@ -174,7 +144,7 @@ cmd_start() {
         --protected-mode yes --save "" --appendonly no \
         --dir "$REDIS_DIR" --pidfile "$PID_FILE" --logfile "$LOG_FILE" </dev/null 9>&-; then
         err "redis-server failed to start"
-        log_tail
+        log_tail 30
         exit 1
     fi
 
@@ -188,7 +158,7 @@ cmd_start() {
         fi
         if ((SECONDS >= deadline)); then
             err "redis-server did not answer PING on $REDIS_HOST:$REDIS_PORT within ${REDIS_START_TIMEOUT}s"
-            log_tail
+            log_tail 30
             if pid=$(our_pid); then stop_pid "$pid" || true; fi
             exit 1
         fi
@@ -196,63 +166,17 @@ cmd_start() {
         # (or with a dead pid) it has exited, e.g. because the port could not be bound
         if ((SECONDS - started >= 2)) && ! our_pid >/dev/null; then
             err "redis-server exited during startup"
-            log_tail
+            log_tail 30
             exit 1
         fi
         sleep 0.2
     done
 }
 
-stop_pid() {
-    local pid=$1 i
-    pid_is_ours "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
-        pid_alive "$pid" || return 0
-        sleep 0.2
-    done
-    err "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.5
-    ! pid_alive "$pid"
-}
-
-cmd_stop() {
-    take_lock
-    local pid
-    if ! pid=$(our_pid); then
-        log "not running"
-        return 0
-    fi
-    log "stopping redis-server (pid $pid)"
-    stop_pid "$pid" || exit 1
-    rm -f "$PID_FILE"
-    log "stopped"
-}
-
-cmd_status() {
-    local pid port
-    if pid=$(our_pid); then
-        port=$(pid_port "$pid")
-        if pong "$port"; then
-            echo "running (pid $pid) on $REDIS_HOST:$port"
-            return 0
-        fi
-        echo "not answering (pid $pid) on $REDIS_HOST:$port"
-        return 1
-    fi
-    echo "stopped"
-    return 1
-}
-
 case ${1:-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
-restart)
-    cmd_stop
-    exec 9>&-
-    cmd_start
-    ;;
+restart) cmd_restart ;;
 status) cmd_status ;;
 -h | --help | help) usage ;;
 *)
