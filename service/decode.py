@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +18,7 @@ from pydantic_core import ErrorDetails
 
 from service import svaml
 from service.commands import CALL_ID_PATTERN, COMMAND, COMMAND_ID_PATTERN, COMMAND_TYPES, Command
-from service.results import ErrorCode
+from service.results import ErrorCode, ErrorInfo, Outcome, Result, Source
 
 _COMMAND_ID = re.compile(COMMAND_ID_PATTERN)
 _CALL_ID = re.compile(CALL_ID_PATTERN)
@@ -35,6 +36,29 @@ class Rejection:
     command_id: str | None = None
     call_id: str | None = None
     type: str | None = None
+
+    def result(
+        self,
+        *,
+        received_at: datetime,
+        completed_at: datetime,
+        duration_ms: float,
+        source: Source,
+        metadata: dict[str, Any] | None = None,
+    ) -> Result:
+        """The `rejected` result that answers this record: no request was made."""
+        return Result(
+            command_id=self.command_id,
+            call_id=self.call_id,
+            type=self.type,
+            outcome=Outcome.REJECTED,
+            error=ErrorInfo(code=self.code, message=self.message),
+            received_at=received_at,
+            completed_at=completed_at,
+            duration_ms=duration_ms,
+            source=source,
+            metadata=metadata,
+        )
 
 
 def decode_command(

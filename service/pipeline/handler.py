@@ -247,12 +247,7 @@ class CommandHandler:
         started: float,
         command: Command | None = None,
     ) -> Result:
-        return Result(
-            command_id=rejection.command_id,
-            call_id=rejection.call_id,
-            type=rejection.type,
-            outcome=Outcome.REJECTED,
-            error=ErrorInfo(code=rejection.code, message=rejection.message),
+        return rejection.result(
             received_at=received_at,
             completed_at=self._clock(),
             duration_ms=self._elapsed_ms(started),

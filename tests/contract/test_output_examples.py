@@ -207,17 +207,7 @@ def test_expired_result_validates(results_validator: Draft202012Validator) -> No
 def test_rejected_results_validate(path: Path, results_validator: Draft202012Validator) -> None:
     rejection = decode_command(None, json.dumps(load(path)["record"]).encode(), max_bytes=65_536)
     assert isinstance(rejection, Rejection)
-    result = Result(
-        command_id=rejection.command_id,
-        call_id=rejection.call_id,
-        type=rejection.type,
-        outcome=Outcome.REJECTED,
-        error=ErrorInfo(code=rejection.code, message=rejection.message),
-        received_at=NOW,
-        completed_at=NOW,
-        duration_ms=0.5,
-        source=SOURCE,
-    )
+    result = rejection.result(received_at=NOW, completed_at=NOW, duration_ms=0.5, source=SOURCE)
     assert errors(results_validator, json.loads(result.to_bytes())) == []
 
 
@@ -231,17 +221,7 @@ def test_unreadable_records_give_valid_rejected_results(
 ) -> None:
     rejection = decode_command(b"call-1", value, max_bytes=65_536)
     assert isinstance(rejection, Rejection)
-    result = Result(
-        command_id=rejection.command_id,
-        call_id=rejection.call_id,
-        type=rejection.type,
-        outcome=Outcome.REJECTED,
-        error=ErrorInfo(code=rejection.code, message=rejection.message),
-        received_at=NOW,
-        completed_at=NOW,
-        duration_ms=0.1,
-        source=SOURCE,
-    )
+    result = rejection.result(received_at=NOW, completed_at=NOW, duration_ms=0.1, source=SOURCE)
     published = json.loads(result.to_bytes())
     assert errors(results_validator, published) == []
     assert published["commandId"] is None
