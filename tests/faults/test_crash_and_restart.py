@@ -20,8 +20,10 @@ from tests.faults.support import (
     ServiceProcess,
     check_run,
     count_results,
+    group_results,
     prepare_run,
     produce_commands,
+    read_topic,
     simulator_log,
     wait_for_results,
 )
@@ -170,3 +172,48 @@ async def test_sigterm_while_starting_exits_zero(
     service.start()
     await asyncio.sleep(after_s)  # still importing, or connecting to the broker
     assert service.terminate(timeout=30) == 0, service.logs()[-2000:]
+
+
+async def test_sigterm_mid_load_finishes_or_abandons_with_results_commits_and_exits_zero(
+    kafka: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """Sinch answers in 3 s, the grace is 1 s: the commands in flight at SIGTERM are abandoned
+    with a result; the waiting ones are left to the next start, which answers the rest."""
+    load = prepare_run(
+        kafka,
+        simulator.url,
+        tmp_path,
+        calls=40,
+        per_call=3,
+        CALLCTL_SHUTDOWN_GRACE_S="1",
+        CALLCTL_MAX_IN_FLIGHT="16",
+    )
+    await simulator.set_faults(latencyMs=3000)
+    first = ServiceProcess("graceful", load.env, tmp_path)
+    first.start()
+    await produce_commands(kafka, load.topics.commands, load.planned)
+    await asyncio.sleep(6)  # started, and a first wave of 3-second requests in flight
+    stopped_at = time.monotonic()
+    assert first.terminate(timeout=30) == 0
+    assert time.monotonic() - stopped_at < 10, "grace 1 s, then abandon, commit, exit"
+    logs = first.logs()
+    assert '"event": "engine_stopped"' in logs
+    abandoned = [
+        r
+        for rs in group_results(await read_topic(kafka, load.topics.results)).values()
+        for r in rs
+        if r["error"] and r["error"]["code"] == "outcome_unknown"
+    ]
+    assert abandoned, "commands cut short at the end of the grace got a result"
+
+    await simulator.set_faults(latencyMs=5)
+    second = ServiceProcess("after", load.env, tmp_path)
+    second.start()
+    try:
+        results = await wait_for_results(
+            kafka, load.topics.results, load.command_ids, 120, [first, second]
+        )
+    finally:
+        assert second.terminate() == 0
+    verdict = check_run(load.planned, results, await simulator_log(simulator.url))
+    assert verdict.problems == []
