@@ -7,16 +7,16 @@ credentials are a secret: every echo of a command goes through `redacted()`.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, field_validator, model_validator
 
 from service import svaml
+from service.paths import CALL_ID_PATTERN
 from service.svaml import Leg, Locale
 from service.wire import Timestamp, WireModel
 
 COMMAND_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 MAX_METADATA_BYTES = 4096
 REDACTED = "***"
 
@@ -156,15 +156,7 @@ Command = Annotated[
     Field(discriminator="type"),
 ]
 COMMAND = TypeAdapter[Command](Command)
-COMMAND_TYPES = (
-    "hangup",
-    "say",
-    "playFiles",
-    "sendDtmf",
-    "park",
-    "unpark",
-    "startRecording",
-    "stopRecording",
-    "svaml",
-    "getCallInfo",
+# Derived from the models, so a new type cannot be forgotten here.
+COMMAND_TYPES: tuple[str, ...] = tuple(
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Command)[0])
 )

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from service import svaml
-from service.commands import CALL_ID_PATTERN, COMMAND, COMMAND_ID_PATTERN, COMMAND_TYPES, Command
+from service.commands import COMMAND, COMMAND_ID_PATTERN, COMMAND_TYPES, Command
+from service.paths import CALL_ID_PATTERN
 from service.results import ErrorCode, ErrorInfo, Outcome, Result, Source
 
 _COMMAND_ID = re.compile(COMMAND_ID_PATTERN)

@@ -5,6 +5,7 @@ read at scrape time rather than updated on the hot path."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -62,22 +63,15 @@ class Metrics:
         self.registry.register(_StateCollector(read))
 
 
+@dataclass(frozen=True, slots=True)
 class EngineState:
     """What the scrape reads from the engine and the consumer."""
 
-    def __init__(
-        self,
-        in_flight: int,
-        active_lanes: int,
-        buffered: int,
-        paused: int,
-        lag: Mapping[tuple[str, int], int],
-    ) -> None:
-        self.in_flight = in_flight
-        self.active_lanes = active_lanes
-        self.buffered = buffered
-        self.paused = paused
-        self.lag = lag
+    in_flight: int
+    active_lanes: int
+    buffered: int
+    paused: int  # partitions
+    lag: Mapping[tuple[str, int], int]
 
 
 class _StateCollector(Collector):

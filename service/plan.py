@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
 
 from service import commands as c
 from service import svaml
 from service.commands import Command
-
-CALLS_PATH = "/calling/v1/calls/id/"
+from service.paths import call_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +35,6 @@ class CallRequest:
                 else json.loads(self.body)
             )
         return {"method": self.method, "path": self.path, "body": body}
-
-
-def call_path(call_id: str, leg: str | None = None) -> str:
-    """Validated ids only reach here; quoting still guards the path against anything odd."""
-    path = CALLS_PATH + quote(call_id, safe="")
-    return f"{path}/leg/{quote(leg, safe='')}" if leg else path
 
 
 def _has_secret(command: Command) -> bool:

@@ -14,11 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.sinch.auth import decode_secret
+from service.sinch.hosts import DEFAULT_REGIONAL_TEMPLATE, GLOBAL_BASE_URL
 
 ENV_PREFIX = "CALLCTL_"
 ENV_NESTED_DELIMITER = "__"
-GLOBAL_SINCH_URL = "https://calling.api.sinch.com"
-SINCH_REGIONAL_TEMPLATE = "https://calling-{region}.api.sinch.com"
 
 
 class _Section(BaseModel):
@@ -61,7 +60,7 @@ class TopicSettings(_Section):
 
 
 class SinchSettings(_Section):
-    base_url: str = GLOBAL_SINCH_URL
+    base_url: str = GLOBAL_BASE_URL
     # Host for a command's `region`; `{region}` is replaced. Unset: Sinch's regional hosts when
     # base_url is Sinch's global host, else base_url itself (a simulator or proxy takes all).
     regional_url_template: str | None = None
@@ -92,7 +91,7 @@ class SinchSettings(_Section):
     def regional_template(self) -> str | None:
         if self.regional_url_template is not None:
             return self.regional_url_template
-        return SINCH_REGIONAL_TEMPLATE if self.base_url.rstrip("/") == GLOBAL_SINCH_URL else None
+        return DEFAULT_REGIONAL_TEMPLATE if self.base_url.rstrip("/") == GLOBAL_BASE_URL else None
 
 
 class RetrySettings(_Section):

@@ -13,28 +13,18 @@ from typing import Any
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.helpers import create_ssl_context
+from faststream.kafka.security import parse_security
 
+from service.kafka_io import security
 from service.settings import KafkaSettings, TopicSettings
 
 log = structlog.get_logger(logger_name="service.topics")
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Connection and security options for a plain aiokafka client."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.security_protocol.endswith("SSL"):
-        cafile = str(settings.ssl_cafile) if settings.ssl_cafile else None
-        options["ssl_context"] = create_ssl_context(cafile=cafile)
-    if settings.security_protocol.startswith("SASL"):
-        options["sasl_mechanism"] = settings.sasl_mechanism
-        options["sasl_plain_username"] = settings.sasl_username
-        password = settings.sasl_password
-        options["sasl_plain_password"] = password.get_secret_value() if password else None
-    return options
+    """Connection and security options for a plain aiokafka client: the broker's own
+    security, translated by FastStream, so both kinds of client connect the same way."""
+    return {"bootstrap_servers": settings.bootstrap_servers, **parse_security(security(settings))}
 
 
 def contract_topics(topics: TopicSettings, *, partitions: int, replication: int) -> list[NewTopic]:

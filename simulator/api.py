@@ -193,13 +193,15 @@ def _drop(request: web.Request, plan: FaultPlan) -> web.Response:
     return web.Response(status=500)
 
 
-async def _handle(
-    request: web.Request, endpoint: Route | None, call_id: str, leg: str | None
-) -> web.StreamResponse:
-    sim = request.app[SIMULATOR]
-    started = time.perf_counter()
-    path, _, query_string = request.raw_path.partition("?")
-    record = RequestRecord(
+def _record(
+    request: web.Request,
+    path: str,
+    endpoint: Route | None,
+    call_id: str | None,
+    leg: str | None,
+) -> RequestRecord:
+    """The log entry for a request, before its body is read and its answer is known."""
+    return RequestRecord(
         received_at=time.time(),
         method=request.method,
         path=path,
@@ -210,6 +212,15 @@ async def _handle(
         body=b"",
         traceparent=request.headers.get("traceparent"),
     )
+
+
+async def _handle(
+    request: web.Request, endpoint: Route | None, call_id: str, leg: str | None
+) -> web.StreamResponse:
+    sim = request.app[SIMULATOR]
+    started = time.perf_counter()
+    path, _, query_string = request.raw_path.partition("?")
+    record = _record(request, path, endpoint, call_id, leg)
     try:
         record.body = body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -302,17 +313,7 @@ async def not_found(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": f"no admin route {request.method} {path}"}, status=404)
     sim = request.app[SIMULATOR]
     started = time.perf_counter()
-    record = RequestRecord(
-        received_at=time.time(),
-        method=request.method,
-        path=path,
-        endpoint=None,
-        call_id=None,
-        leg=None,
-        content_type=request.headers.get("Content-Type"),
-        body=b"",
-        traceparent=request.headers.get("traceparent"),
-    )
+    record = _record(request, path, None, None, None)
     with contextlib.suppress(web.HTTPRequestEntityTooLarge):
         record.body = await request.read()
     reply = Reply.error(ApiError(404, errors.default_code(404), "Resource not found"))

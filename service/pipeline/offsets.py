@@ -82,7 +82,3 @@ class OffsetTracker:
     def watermark(self, tp: TopicPartition) -> int | None:
         partition = self._partitions.get(tp)
         return partition.watermark() if partition else None
-
-    def in_progress(self, tp: TopicPartition) -> int:
-        partition = self._partitions.get(tp)
-        return partition.in_progress if partition else 0

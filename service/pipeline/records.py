@@ -24,9 +24,3 @@ class Record:
     @property
     def tp(self) -> TopicPartition:
         return TopicPartition(self.topic, self.partition)
-
-    def header(self, name: str) -> bytes | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None

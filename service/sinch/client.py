@@ -29,12 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
-from urllib.parse import quote
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+# Paths are pure (the planner builds them); the client re-exports them and checks against them.
+from service.paths import CALL_LEGS, CALLING_PREFIX, call_path
 from service.sinch.auth import CONTENT_TYPE, Authenticator
 from service.sinch.errors import (
     SinchErrorBody,
@@ -60,9 +61,7 @@ __all__ = [
     "call_path",
 ]
 
-CALL_LEGS: tuple[str, ...] = ("caller", "callee", "both")
-_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_PATH_PREFIX = "/calling/v1/"
+_PATH_PREFIX = CALLING_PREFIX
 # RFC 3986 pchar plus "/": what httpx sends unchanged, so the signed path is the sent path.
 _PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})+")
 _DELTA_SECONDS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
@@ -75,25 +74,6 @@ _KEPT_HEADERS = (
     "retry-after",
     "x-request-id",
 )
-
-
-def call_path(call_id: str, leg: str | None = None) -> str:
-    """``/calling/v1/calls/id/{callId}`` (``/leg/{leg}`` for the call-leg endpoint).
-
-    The id is checked against ``^[A-Za-z0-9_-]{1,128}$`` and percent-encoded anyway, so the
-    path can neither gain segments nor differ from the path that is signed.
-    """
-    if not _CALL_ID.fullmatch(call_id):
-        raise ValueError(
-            f"call_id must match ^[A-Za-z0-9_-]{{1,128}}$, got {call_id[:40]!r} "
-            f"({len(call_id)} characters)"
-        )
-    path = f"{_PATH_PREFIX}calls/id/{quote(call_id, safe='')}"
-    if leg is None:
-        return path
-    if leg not in CALL_LEGS:
-        raise ValueError(f"call leg must be one of {CALL_LEGS}, got {leg[:20]!r}")
-    return f"{path}/leg/{leg}"
 
 
 @dataclass(frozen=True, slots=True)
