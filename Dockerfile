@@ -57,6 +57,7 @@ RUN --mount=type=secret,id=cacert \
 # 2. the project, installed as a wheel into the venv (service and simulator packages)
 COPY README.md ./
 COPY service/ service/
+COPY callctl/ callctl/
 COPY simulator/ simulator/
 RUN --mount=type=secret,id=cacert \
     --mount=type=cache,target=/root/.cache/uv \

@@ -1,7 +1,7 @@
 """The "naive" contender: the obvious FastStream handler, one message at a time.
 
 `@broker.subscriber(topic, group_id=..., ack_policy=AckPolicy.ACK)`: for each command, decode
-it and plan its request as the service does (`service.decode`, `service.plan`), make one signed
+it and plan its request as the service does (`service.domain.decode`, `.plan`), make one signed
 request with the service's `httpx.AsyncClient` settings (`service.sinch`), publish a small
 result with `broker.publish(...)` (which waits for the broker's acknowledgement), and let
 FastStream ack (a synchronous offset commit per message). Default broker, default logging.
@@ -23,8 +23,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from bench.common import MAX_COMMAND_BYTES, SIM_KEY, SIM_SECRET
-from service.decode import Rejection, decode_command
-from service.plan import plan
+from service.domain.decode import Rejection, decode_command
+from service.domain.plan import plan
 from service.settings import Settings, SinchSettings
 from service.sinch import SignedAuth, SinchClient, SinchRequest, SinchTransportError
 from service.sinch import build_http_client as build_http

@@ -57,7 +57,7 @@ async def record(exe: str, pid: int, out: Path, duration_s: float, rate: int = 1
 
 def package_of(path: str) -> str:
     """py-spy names files relative to their sys.path entry: `aiohttp/client.py` → aiohttp,
-    `service/pipeline/lanes.py` → service.pipeline, `<frozen runpy>` → runpy."""
+    `service/delivery/lanes.py` → service.pipeline, `<frozen runpy>` → runpy."""
     if path.startswith("<frozen "):
         return path.removeprefix("<frozen ").rstrip(">")
     parts = Path(path).parts

@@ -23,7 +23,7 @@ def main() -> int:
     from pydantic import ValidationError
 
     from service.app import create_app
-    from service.logging import configure_logging
+    from service.ops.logging import configure_logging
     from service.settings import describe_errors, load_settings
 
     try:

@@ -16,9 +16,16 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 
-from service.executor import Executor
-from service.health import HealthServer
-from service.kafka_io import (
+from service.delivery.engine import Engine
+from service.delivery.publishing import Publisher
+from service.delivery.records import TopicPartition
+from service.domain.policy import Backoff
+from service.domain.results import Result, Snapshot
+from service.flow.executor import Executor
+from service.flow.handler import CommandHandler, HandlerConfig
+from service.idempotency.sqlite_store import SqliteStore
+from service.idempotency.store import IdempotencyStore, MemoryStore
+from service.kafka.adapter import (
     BrokerProducer,
     ConsumerAdapter,
     RebalanceListener,
@@ -27,19 +34,12 @@ from service.kafka_io import (
     raw_batch_parser,
     to_record,
 )
-from service.metrics import Metrics
-from service.pipeline.engine import Engine
-from service.pipeline.handler import CommandHandler, HandlerConfig
-from service.pipeline.idempotency import IdempotencyStore, MemoryStore
-from service.pipeline.publishing import Publisher
-from service.pipeline.records import TopicPartition
-from service.pipeline.sqlite_store import SqliteStore
-from service.policy import Backoff
-from service.results import Result, Snapshot
+from service.kafka.topics import ensure_topics
+from service.ops.health import HealthServer
+from service.ops.metrics import Metrics
+from service.ops.tracing import Tracing
 from service.settings import Settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
-from service.topics import ensure_topics
-from service.tracing import Tracing
 
 log = structlog.get_logger(logger_name="service.app")
 # FastStream logs through the stdlib; without a logger of ours it installs its own coloured
@@ -62,7 +62,7 @@ async def open_store(settings: Settings) -> IdempotencyStore:
     if idem.backend == "memory":
         return MemoryStore(lease_s=idem.lease_s, retention_s=idem.retention_s)
     if idem.backend == "redis":
-        from service.pipeline.redis_store import RedisStore
+        from service.idempotency.redis_store import RedisStore
 
         redis_store = RedisStore(
             idem.redis_url.get_secret_value(),

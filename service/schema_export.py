@@ -43,10 +43,10 @@ from pydantic import BaseModel, SecretStr
 from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from service.commands import COMMAND, Command
-from service.results import Result, Snapshot
+from service.domain.commands import COMMAND, Command
+from service.domain.results import Result, Snapshot
+from service.domain.wire import format_timestamp
 from service.settings import KafkaSettings, Settings, SinchSettings, TopicSettings
-from service.wire import format_timestamp
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:call-control:schema:"
@@ -61,7 +61,7 @@ RFC3339_PATTERN = (
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 
-# What the service writes (`service.wire.format_timestamp`): UTC, milliseconds, `Z`.
+# What the service writes (`service.domain.wire.format_timestamp`): UTC, milliseconds, `Z`.
 WIRE_TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 
 TOPICS = TopicSettings()

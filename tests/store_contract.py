@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from service.pipeline.idempotency import ClaimKind, IdempotencyStore
+from service.idempotency.store import ClaimKind, IdempotencyStore
 
 StoreFactory = Callable[[Callable[[], float]], Awaitable[IdempotencyStore]]
 

@@ -35,7 +35,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 # Paths are pure (the planner builds them); the client re-exports them and checks against them.
-from service.paths import CALL_LEGS, CALLING_PREFIX, call_path
+from service.domain.paths import CALL_LEGS, CALLING_PREFIX, call_path
 from service.sinch.auth import CONTENT_TYPE, Authenticator
 from service.sinch.errors import (
     SinchErrorBody,

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from service import commands as c
 from service import schema_export
-from service.decode import Rejection, decode_command
-from service.results import ErrorCode
+from service.domain import commands as c
+from service.domain.decode import Rejection, decode_command
+from service.domain.results import ErrorCode
 
 EXAMPLES = schema_export.REPO_ROOT / "schemas" / "examples" / "commands"
 VALID = sorted((EXAMPLES / "valid").glob("*.json"))

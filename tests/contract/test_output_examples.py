@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from service import commands as c
 from service import schema_export
-from service.decode import Rejection, decode_command
-from service.plan import plan
-from service.results import (
+from service.domain import commands as c
+from service.domain.decode import Rejection, decode_command
+from service.domain.plan import plan
+from service.domain.results import (
     ErrorCode,
     ErrorInfo,
     Outcome,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from service.decode import Rejection, decode_command
+from service.domain.decode import Rejection, decode_command
 
 CALL = "call-1"
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from service.logging import configure_logging
+from service.kafka.topics import ensure_topics
+from service.ops.logging import configure_logging
 from service.settings import Settings
-from service.topics import ensure_topics
 from tests.integration.harness import KafkaClient, SimulatorProcess, service_settings, unique_topics
 from tests.integration.kafka_broker import kafka_broker
 

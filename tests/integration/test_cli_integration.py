@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from service.kafka.topics import ensure_topics
 from service.settings import Settings
-from service.topics import ensure_topics
 from tests.integration.harness import ROOT, SimulatorProcess, free_port, running_service
 
 
@@ -28,7 +28,7 @@ class Run:
 
 
 async def callctl(settings: Settings, *args: str, bootstrap: str | None = None) -> Run:
-    """`python -m service.cli ARGS` with the test's broker and topics in its environment."""
+    """`python -m callctl.cli ARGS` with the test's broker and topics in its environment."""
     topics = settings.topics
     env = {
         **os.environ,
@@ -42,7 +42,7 @@ async def callctl(settings: Settings, *args: str, bootstrap: str | None = None) 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service.cli",
+        "callctl.cli",
         *args,
         cwd=ROOT,
         env=env,

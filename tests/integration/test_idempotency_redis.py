@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from service.pipeline.idempotency import ClaimKind, IdempotencyStore
-from service.pipeline.redis_store import RedisStore
+from service.idempotency.redis_store import RedisStore
+from service.idempotency.store import ClaimKind, IdempotencyStore
 from tests.store_contract import CHECKS, Clock, StoreFactory
 
 

@@ -1,0 +1,1 @@
+"""`callctl`: the operator CLI (send commands, read results and snapshots, run the stack)."""

@@ -1,0 +1,231 @@
+"""The delivery engine: records in, lanes run them, watermarks committed, flow controlled.
+
+Guarantees it keeps (contract-v1.md, "Guarantees"):
+- per-call order and cross-call concurrency: `Lanes`;
+- at least once: an offset is committed only when its result and every earlier offset's of its
+  partition are acknowledged (`OffsetTracker`); commits are batched every `commit_interval_s`,
+  and made on revocation and at shutdown;
+- bounded memory, fairly shared: each partition may hold its share of `max_buffered` records
+  waiting; past it, that partition's fetching pauses (the others go on), resuming at half.
+  One global pause would let a few partitions' backlog of a few calls fill the buffer while
+  the calls of the other partitions were never fetched;
+- rebalance: a revoked partition's waiting records are dropped (uncommitted, so the next owner
+  reads them), its running ones finish or are abandoned with a result, then its watermark is
+  committed, all before the partition is handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+import structlog
+
+from service.delivery.lanes import Lanes, Slot
+from service.delivery.offsets import OffsetTracker
+from service.delivery.records import Record, TopicPartition
+from service.idempotency.store import IdempotencyStore
+from service.ops.metrics import EngineState
+
+log = structlog.get_logger(logger_name="service.engine")
+
+
+class ConsumerControl(Protocol):
+    """What the engine needs of the Kafka consumer."""
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+
+    def pause(self, tps: set[TopicPartition]) -> None: ...
+
+    def resume(self, tps: set[TopicPartition]) -> None: ...
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's end offset as last fetched, None when unknown."""
+
+
+Handler = Callable[[Record, Slot], Awaitable[None]]
+FailureHandler = Callable[[Record, BaseException], Awaitable[bool]]
+
+
+class Engine:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        store: IdempotencyStore,
+        max_in_flight: int,
+        max_buffered: int,
+        commit_interval_s: float,
+        revoke_timeout_s: float,
+        on_failure: FailureHandler,
+    ) -> None:
+        self._handler = handler
+        self._store = store
+        self._on_failure = on_failure
+        self._lanes = Lanes(max_in_flight, self._process)
+        self._offsets = OffsetTracker()
+        self._max_buffered = max_buffered
+        self._commit_interval_s = commit_interval_s
+        self._revoke_timeout_s = revoke_timeout_s
+        self._consumer: ConsumerControl | None = None
+        self._assigned: set[TopicPartition] = set()
+        self._paused: set[TopicPartition] = set()
+        self._stopping = False
+        self._joined = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._commit_lock = asyncio.Lock()
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def start(self, consumer: ConsumerControl, lease_renew_s: float) -> None:
+        self._consumer = consumer
+        self._tasks = [
+            asyncio.create_task(self._every(self._commit_interval_s, self.commit), name="commit"),
+            asyncio.create_task(
+                self._every(lease_renew_s, self._renew_leases), name="lease-renewal"
+            ),
+        ]
+
+    @property
+    def lanes(self) -> Lanes:
+        return self._lanes
+
+    @property
+    def assigned(self) -> frozenset[TopicPartition]:
+        return frozenset(self._assigned)
+
+    def state(self) -> EngineState:
+        lag = {}
+        if self._consumer is not None:
+            for tp in self._assigned:
+                end = self._consumer.highwater(tp)
+                mark = self._offsets.watermark(tp)
+                if end is not None and mark is not None:
+                    lag[(tp.topic, tp.partition)] = max(end - mark, 0)
+        lanes = self._lanes
+        return EngineState(
+            lanes.in_flight, lanes.active_lanes, lanes.buffered, len(self._paused), lag
+        )
+
+    @property
+    def ready(self) -> bool:
+        """Consuming: started, in the group (even with no partition to own), not stopping."""
+        return self._consumer is not None and self._joined and not self._stopping
+
+    # --- intake --------------------------------------------------------------------------
+
+    def submit(self, records: Iterable[Record]) -> None:
+        """Queue fetched records on their lanes; never blocks the fetch loop."""
+        if self._stopping:
+            return  # not read as far as Kafka knows: the next owner gets them
+        touched: set[TopicPartition] = set()
+        for record in records:
+            tp = record.tp
+            if tp not in self._assigned:
+                continue  # fetched before its partition was revoked
+            self._offsets.read(tp, record.offset)
+            self._lanes.put(record)
+            touched.add(tp)
+        for tp in touched:
+            self._flow_control(tp)
+
+    async def _process(self, record: Record, slot: Slot) -> None:
+        self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
+        try:
+            await self._handler(record, slot)
+        except Exception as error:
+            log.exception("command_crashed", partition=record.partition, offset=record.offset)
+            if not await self._on_failure(record, error):
+                return  # stays pending: the watermark holds and the record is read again
+        self._offsets.done(record.tp, record.offset)
+
+    def _flow_control(self, tp: TopicPartition) -> None:
+        consumer = self._consumer
+        if consumer is None or self._stopping:
+            return
+        share = max(self._max_buffered // max(len(self._assigned), 1), 1)
+        buffered = self._lanes.buffered_by_partition.get(tp, 0)
+        if tp not in self._paused and buffered >= share:
+            self._paused.add(tp)
+            consumer.pause({tp})
+            log.info("fetching_paused", partition=tp.partition, buffered=buffered, share=share)
+        elif tp in self._paused and buffered <= share // 2:
+            self._paused.discard(tp)
+            consumer.resume({tp})
+            log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
+
+    # --- commits -------------------------------------------------------------------------
+
+    async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await job()
+            except Exception:
+                log.exception("periodic_job_failed", job=getattr(job, "__name__", "job"))
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit every watermark that moved (of `only`, when given)."""
+        if self._consumer is None:
+            return
+        async with self._commit_lock:
+            offsets = self._offsets.to_commit(only)
+            if not offsets:
+                return
+            try:
+                await self._consumer.commit(offsets)
+            except Exception as error:  # a rebalance under way: the revoke path commits
+                log.warning("commit_failed", error=type(error).__name__, partitions=len(offsets))
+                return
+            self._offsets.committed(offsets)
+
+    async def _renew_leases(self) -> None:
+        await self._store.renew(self._lanes.executing_command_ids())
+
+    # --- rebalance -----------------------------------------------------------------------
+
+    def assign(self, tps: set[TopicPartition]) -> None:
+        self._joined = True
+        self._assigned |= tps
+        log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
+
+    async def revoke(self, tps: set[TopicPartition]) -> None:
+        """Finish or abandon the partitions' work and commit it, before they are handed over."""
+        if not tps:
+            return
+        self._assigned -= tps
+        self._paused -= tps
+        dropped = self._lanes.drop_queued(tps)
+        finished = await self._lanes.wait_idle(tps, self._revoke_timeout_s)
+        if not finished:
+            await self._lanes.abandon(tps, self._revoke_timeout_s)
+        await self.commit(only=tps)
+        self._offsets.forget(tps)
+        log.info(
+            "partitions_revoked",
+            partitions=sorted(f"{t}-{p}" for t, p in tps),
+            dropped=dropped,
+            abandoned=not finished,
+        )
+
+    # --- shutdown ------------------------------------------------------------------------
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop taking records, let running commands finish within `grace_s`, abandon the rest
+        with a result, commit."""
+        self._stopping = True
+        if self._consumer is not None and self._assigned:
+            self._consumer.pause(set(self._assigned))
+        dropped = self._lanes.drop_queued()
+        finished = await self._lanes.wait_idle(None, grace_s)
+        if not finished:
+            await self._lanes.abandon(None, within_s=10.0)
+        await self.commit()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("engine_stopped", dropped=dropped, abandoned=not finished)

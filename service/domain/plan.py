@@ -1,0 +1,123 @@
+"""From a valid command to the one Sinch request it becomes (contract-v1.md, "Types").
+
+Pure: no Kafka, no HTTP. The body is built from typed SVAML models and serialized once; the
+same bytes are signed and sent. `harmless` marks the commands that may be repeated when an
+earlier attempt may already have reached Sinch (contract, "Idempotency" and "Bounded retries").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from service.domain import commands as c
+from service.domain import svaml
+from service.domain.commands import Command
+from service.domain.paths import call_path
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    method: Literal["GET", "PATCH"]
+    path: str
+    body: bytes
+    region: str | None
+    harmless: bool
+
+    def echo(self, command: Command) -> dict[str, Any]:
+        """`method`, `path` and the SVAML `body` for the result, with secrets as `***`."""
+        body: Any = None
+        if self.body:
+            body = (
+                redact_body(json.loads(self.body))
+                if _has_secret(command)
+                else json.loads(self.body)
+            )
+        return {"method": self.method, "path": self.path, "body": body}
+
+
+def _has_secret(command: Command) -> bool:
+    return isinstance(command, c.StartRecording | c.RawSvaml)
+
+
+def redact_body(body: Any) -> Any:
+    for instruction in body.get("instructions", []) if isinstance(body, dict) else []:
+        if instruction.get("name") == "startRecording":
+            instruction["options"]["credentials"] = c.REDACTED
+    return body
+
+
+def is_harmless(command: Command) -> bool:
+    """Repeating it changes nothing the caller would notice."""
+    match command:
+        case c.Hangup() | c.Unpark() | c.StopRecording() | c.GetCallInfo():
+            return True
+        case c.RawSvaml(svaml=body):
+            return not body.instructions and (
+                body.action is None or body.action.name in {"hangup", "continue"}
+            )
+        case _:
+            return False
+
+
+def _then(name: str) -> svaml.Hangup | svaml.Continue:
+    return svaml.Hangup() if name == "hangup" else svaml.Continue()
+
+
+def svaml_body(command: Command) -> svaml.SvamlBody | None:
+    """The SVAML a PATCH command sends; None for the read-only `getCallInfo`."""
+    match command:
+        case c.Hangup():
+            return svaml.SvamlBody(action=svaml.Hangup())
+        case c.Say(text=text, locale=locale, then=then):
+            return svaml.SvamlBody(
+                instructions=[svaml.Say(text=text, locale=locale)], action=_then(then)
+            )
+        case c.PlayFiles(ids=ids, locale=locale, then=then):
+            return svaml.SvamlBody(
+                instructions=[svaml.PlayFiles(ids=ids, locale=locale)], action=_then(then)
+            )
+        case c.SendDtmf(value=value):
+            return svaml.SvamlBody(
+                instructions=[svaml.SendDtmf(value=value)], action=svaml.Continue()
+            )
+        case c.Park():
+            return svaml.SvamlBody(
+                action=svaml.Park(
+                    locale=command.locale,
+                    intro_prompt=command.intro_prompt,
+                    hold_prompt=command.hold_prompt,
+                    max_duration=command.max_duration,
+                )
+            )
+        case c.Unpark():
+            return svaml.SvamlBody(action=svaml.Continue())
+        case c.StartRecording(options=options):
+            return svaml.SvamlBody(
+                instructions=[svaml.StartRecording(options=options)], action=svaml.Continue()
+            )
+        case c.StopRecording():
+            return svaml.SvamlBody(instructions=[svaml.StopRecording()], action=svaml.Continue())
+        case c.RawSvaml(svaml=body):
+            return body
+        case c.GetCallInfo():
+            return None
+    raise AssertionError(f"unhandled command type {command.type}")  # pragma: no cover
+
+
+def plan(command: Command) -> CallRequest:
+    """The request a command becomes: E1, E2 or E3 of the contract."""
+    harmless = is_harmless(command)
+    body = svaml_body(command)
+    if body is None:
+        return CallRequest("GET", call_path(command.call_id), b"", command.region, harmless)
+    leg = getattr(command, "leg", None)
+    return CallRequest(
+        "PATCH", call_path(command.call_id, leg), body.to_bytes(), command.region, harmless
+    )
+
+
+def read_call(call_id: str, region: str | None) -> CallRequest:
+    """The GET that follows a successful command, for its snapshot."""
+    return CallRequest("GET", call_path(call_id), b"", region, harmless=True)

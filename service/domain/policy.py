@@ -1,0 +1,121 @@
+"""Retry and outcome policy: what each Sinch answer means for the command (pure).
+
+The contract's rules ("Bounded retries"):
+- retry only transient failures, with capped exponential backoff and full jitter, honouring
+  `Retry-After`, never past `expiresAt` nor past the attempt budget;
+- a request Sinch may already have processed (read timeout, 500, 502, 504, a dropped
+  connection after sending) is retried only for harmless commands; the others only when Sinch
+  cannot have acted on it (connection never opened, 429, 503);
+- a 404 ends the command at once (`call_not_found`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import Enum
+
+from service.domain.results import ErrorCode
+
+# 401 40101 is a stale x-timestamp: a fresh signature fixes it, Sinch did not act on it.
+STALE_TIMESTAMP = 40101
+NOT_PROCESSED_STATUSES = frozenset({408, 429, 503})
+MAYBE_PROCESSED_STATUSES = frozenset({500, 502, 504})
+
+
+class Verdict(Enum):
+    SUCCESS = "success"
+    RETRY = "retry"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    code: ErrorCode | None = None
+    message: str = ""
+    retryable: bool = False
+    retry_after_s: float | None = None
+
+
+SUCCESS = Decision(Verdict.SUCCESS)
+
+
+def _transient(code: ErrorCode, message: str, retry_after_s: float | None = None) -> Decision:
+    return Decision(Verdict.RETRY, code, message, retryable=True, retry_after_s=retry_after_s)
+
+
+def _final(code: ErrorCode, message: str, *, retryable: bool = False) -> Decision:
+    return Decision(Verdict.FAIL, code, message, retryable=retryable)
+
+
+def judge_response(
+    status: int,
+    sinch_code: int | None,
+    *,
+    harmless: bool,
+    attempt: int,
+    retry_after_s: float | None,
+) -> Decision:
+    """What an HTTP answer means: success, a retry, or the command's final failure."""
+    if 200 <= status < 300:
+        return SUCCESS
+    if status == 404:
+        return _final(
+            ErrorCode.CALL_NOT_FOUND, "Sinch does not know the call (ended, or wrong id or region)"
+        )
+    if status == 401:
+        if sinch_code == STALE_TIMESTAMP and attempt == 1:
+            return _transient(
+                ErrorCode.UNAUTHORIZED, "Sinch found the request timestamp stale; re-signed"
+            )
+        return _final(ErrorCode.UNAUTHORIZED, "Sinch rejected the application key or signature")
+    if status == 403:
+        return _final(ErrorCode.FORBIDDEN, "Sinch refused the request for this application")
+    if status == 429:
+        return _transient(ErrorCode.RATE_LIMITED, "Sinch is rate limiting requests", retry_after_s)
+    if status in NOT_PROCESSED_STATUSES:
+        return _transient(ErrorCode.UPSTREAM_UNAVAILABLE, f"Sinch answered {status}", retry_after_s)
+    if status >= 500:
+        message = f"Sinch answered {status}"
+        if harmless:
+            return _transient(ErrorCode.UPSTREAM_ERROR, message, retry_after_s)
+        return _final(
+            ErrorCode.UPSTREAM_ERROR,
+            f"{message}; Sinch may have acted on the request, so it is not repeated",
+            retryable=True,
+        )
+    if 300 <= status < 400:
+        return _final(
+            ErrorCode.UPSTREAM_ERROR, f"Sinch answered a redirect ({status}); not followed"
+        )
+    return _final(ErrorCode.UPSTREAM_REJECTED, f"Sinch rejected the request ({status})")
+
+
+def judge_transport(*, request_sent: bool, timeout: bool, harmless: bool, detail: str) -> Decision:
+    """What a failure without an HTTP answer means."""
+    code = ErrorCode.TIMEOUT if timeout else ErrorCode.UPSTREAM_UNAVAILABLE
+    if not request_sent:
+        return _transient(code, f"Sinch could not be reached ({detail})")
+    if harmless:
+        return _transient(code, f"no answer from Sinch ({detail})")
+    return _final(
+        code,
+        f"no answer from Sinch ({detail}); it may have acted on the request, so it is not repeated",
+        retryable=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with full jitter (AWS Architecture Blog, 2015)."""
+
+    base_s: float
+    cap_s: float
+    max_retry_after_s: float
+
+    def delay(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`; None when Retry-After asks too much."""
+        if retry_after_s is not None:
+            return retry_after_s if retry_after_s <= self.max_retry_after_s else None
+        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))

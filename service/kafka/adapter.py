@@ -1,0 +1,152 @@
+"""The Kafka side: FastStream broker, the commands subscriber, and adapters for the engine.
+
+Delivery semantics, chosen on purpose: at least once. The subscriber runs with
+`AckPolicy.MANUAL` and never acks through FastStream, whose `ack()` commits the consumer's
+position (everything fetched, finished or not). The engine commits explicit per-partition
+watermarks instead. The producer is idempotent (acks=all), so its own retries add no copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as KafkaTopicPartition
+from aiokafka.helpers import create_ssl_context
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+
+from service.delivery.publishing import Outgoing
+from service.delivery.records import Record, TopicPartition
+from service.settings import KafkaSettings
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def security(settings: KafkaSettings) -> BaseSecurity | None:
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    use_ssl = protocol.endswith("SSL")
+    context: ssl.SSLContext | None = (
+        create_ssl_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+        if use_ssl
+        else None
+    )
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    username = settings.sasl_username or ""
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    kinds = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return kinds[settings.sasl_mechanism](username, password, ssl_context=context, use_ssl=use_ssl)
+
+
+def build_broker(settings: KafkaSettings, *, logger: logging.Logger) -> KafkaBroker:
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=settings.client_id,
+        enable_idempotence=True,
+        security=security(settings),
+        logger=logger,
+        # Per-batch "Received"/"Processed" lines are noise next to our line per command.
+        log_level=logging.DEBUG,
+    )
+
+
+def to_record(raw: Any) -> Record:
+    return Record(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        value=raw.value,
+        headers=tuple(raw.headers or ()),
+        timestamp_ms=raw.timestamp,
+    )
+
+
+async def raw_batch_parser(batch: tuple[Any, ...], _default: Any) -> KafkaMessage:
+    """Hand the records over untouched: FastStream's parser decodes header values as UTF-8
+    and would fail the whole batch on one producer's binary header."""
+    return KafkaMessage(
+        body=b"",
+        raw_message=batch,
+        headers={},
+        message_id=f"{batch[0].offset}" if batch else "",
+        consumer=FAKE_CONSUMER,
+    )
+
+
+async def no_decoder(_message: Any, _default: Any) -> None:
+    return None
+
+
+class BrokerProducer:
+    """Sends through the FastStream broker's idempotent producer; the future is the ack."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self._broker = broker
+
+    async def send(self, message: Outgoing) -> asyncio.Future[object]:
+        headers = {**JSON_HEADERS, **message.headers}
+        future: asyncio.Future[object] = await self._broker.publish(
+            message.value,
+            message.topic,
+            key=message.key,
+            headers=headers,
+            no_confirm=True,
+        )
+        return future
+
+
+def _ours(tp: TopicPartition) -> KafkaTopicPartition:
+    return KafkaTopicPartition(tp.topic, tp.partition)
+
+
+class ConsumerAdapter:
+    """The engine's `ConsumerControl` over the subscriber's aiokafka consumer."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self._consumer.commit({_ours(tp): offset for tp, offset in offsets.items()})
+
+    def pause(self, tps: set[TopicPartition]) -> None:
+        owned = self._consumer.assignment()
+        self._consumer.pause(*(t for t in map(_ours, tps) if t in owned))
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        try:
+            end: int | None = self._consumer.highwater(_ours(tp))
+        except (AssertionError, KeyError, ValueError):  # not assigned (any more)
+            return None
+        return end
+
+    def resume(self, tps: set[TopicPartition]) -> None:
+        owned = self._consumer.assignment()
+        self._consumer.resume(*(t for t in map(_ours, tps) if t in owned))
+
+
+class PartitionOwner(Protocol):
+    async def revoke(self, tps: set[TopicPartition]) -> None: ...
+
+    def assign(self, tps: set[TopicPartition]) -> None: ...
+
+
+class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands partition changes to the engine; aiokafka awaits these before the rebalance goes on
+    (and swallows their exceptions, so they must not raise)."""
+
+    def __init__(self, owner: PartitionOwner) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[KafkaTopicPartition]) -> None:
+        await self._owner.revoke({TopicPartition(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[KafkaTopicPartition]) -> None:
+        self._owner.assign({TopicPartition(tp.topic, tp.partition) for tp in assigned})

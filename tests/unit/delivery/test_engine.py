@@ -1,0 +1,226 @@
+from __future__ import annotations
+
+import asyncio
+
+from service.delivery.engine import Engine
+from service.delivery.lanes import Phase, Slot
+from service.delivery.records import Record, TopicPartition
+from service.idempotency.store import MemoryStore
+from service.ops.metrics import EngineState
+
+TP0 = TopicPartition("commands", 0)
+TP1 = TopicPartition("commands", 1)
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.paused: set[TopicPartition] = set()
+        self.pause_calls = 0
+        self.resume_calls = 0
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+    def pause(self, tps: set[TopicPartition]) -> None:
+        self.pause_calls += 1
+        self.paused |= tps
+
+    def resume(self, tps: set[TopicPartition]) -> None:
+        self.resume_calls += 1
+        self.paused -= tps
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return 100
+
+    def last_committed(self, tp: TopicPartition) -> int | None:
+        for offsets in reversed(self.commits):
+            if tp in offsets:
+                return offsets[tp]
+        return None
+
+
+class Gated:
+    """A handler whose commands finish when the test says so."""
+
+    def __init__(self) -> None:
+        self.gates: dict[int, asyncio.Event] = {}
+        self.started: list[int] = []
+        self.abandoned: list[int] = []
+
+    def release(self, *offsets: int) -> None:
+        for offset in offsets:
+            self.gates.setdefault(offset, asyncio.Event()).set()
+
+    async def __call__(self, record: Record, slot: Slot) -> None:
+        self.started.append(record.offset)
+        slot.phase = Phase.EXECUTING
+        try:
+            await self.gates.setdefault(record.offset, asyncio.Event()).wait()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not slot.abandoning or task is None:
+                raise
+            task.uncancel()
+            self.abandoned.append(record.offset)
+
+
+async def never_fails(_: Record, __: BaseException) -> bool:
+    return True
+
+
+def make_engine(handler: Gated, *, max_buffered: int = 1000) -> tuple[Engine, FakeConsumer]:
+    engine = Engine(
+        handler,
+        store=MemoryStore(lease_s=10, retention_s=60),
+        max_in_flight=100,
+        max_buffered=max_buffered,
+        commit_interval_s=3600,  # commits driven by the test
+        revoke_timeout_s=0.2,
+        on_failure=never_fails,
+    )
+    consumer = FakeConsumer()
+    engine.start(consumer, lease_renew_s=3600)
+    engine.assign({TP0, TP1})
+    return engine, consumer
+
+
+def rec(offset: int, key: str, tp: TopicPartition = TP0) -> Record:
+    return Record(tp.topic, tp.partition, offset, key.encode(), b"{}")
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_commits_only_up_to_the_lowest_unfinished_offset() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler)
+    engine.submit([rec(0, "a"), rec(1, "b"), rec(2, "c")])
+    await settle()
+    handler.release(1, 2)
+    await settle()
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 0, "offset 0 still runs"
+    handler.release(0)
+    await settle()
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 3
+    commits_before = len(consumer.commits)
+    await engine.commit()
+    assert len(consumer.commits) == commits_before, "nothing moved, nothing committed"
+    await engine.stop(grace_s=1)
+
+
+async def test_records_of_unowned_partitions_are_ignored() -> None:
+    handler = Gated()
+    engine, _ = make_engine(handler)
+    engine.submit([rec(0, "a", TopicPartition("commands", 9))])
+    await settle()
+    assert handler.started == []
+    await engine.stop(grace_s=1)
+
+
+async def test_backpressure_pauses_only_the_partition_over_its_share() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler, max_buffered=4)  # two partitions: 2 each
+    engine.submit([rec(i, "same-call") for i in range(6)])
+    await settle()
+    assert consumer.paused == {TP0}, "the other partition's calls keep being fetched"
+    assert engine.state().paused == 1
+    engine.submit([rec(0, "other-call", TP1)])
+    await settle()
+    assert consumer.paused == {TP0}
+    handler.release(0, 1, 2)
+    await settle()
+    assert consumer.paused == {TP0}, "two still wait: above half the share"
+    handler.release(3)
+    await settle()
+    assert consumer.paused == set(), "one waits: resumed at half the share"
+    assert consumer.resume_calls == 1
+    handler.release(4, 5, 0)
+    await engine.stop(grace_s=1)
+
+
+async def test_records_waiting_for_a_place_are_dropped_at_stop_not_run() -> None:
+    handler = Gated()
+    engine = Engine(
+        handler,
+        store=MemoryStore(lease_s=10, retention_s=60),
+        max_in_flight=1,
+        max_buffered=1000,
+        commit_interval_s=3600,
+        revoke_timeout_s=0.2,
+        on_failure=never_fails,
+    )
+    consumer = FakeConsumer()
+    engine.start(consumer, lease_renew_s=3600)
+    engine.assign({TP0})
+    engine.submit([rec(i, f"call-{i}") for i in range(5)])  # five calls, one place
+    await settle()
+    stopping = asyncio.create_task(engine.stop(grace_s=5))
+    await settle()
+    handler.release(0)
+    await stopping
+    assert handler.started == [0], "the four calls waiting for a place were left, not run"
+    assert consumer.last_committed(TP0) == 1
+
+
+async def test_revoke_drops_waiting_records_waits_for_running_and_commits() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler)
+    engine.submit([rec(0, "call"), rec(1, "call"), rec(5, "other", TP1)])
+    await settle()
+    revoking = asyncio.create_task(engine.revoke({TP0}))
+    await settle()
+    handler.release(0)
+    await revoking
+    assert handler.started == [0, 5], "offset 1 was waiting: dropped, not run"
+    assert consumer.last_committed(TP0) == 1, "the next owner starts at the dropped record"
+    assert TP0 not in engine.assigned
+    handler.release(5)
+    await engine.stop(grace_s=1)
+
+
+async def test_revoke_abandons_what_does_not_finish_in_time() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler)
+    engine.submit([rec(0, "stuck")])
+    await settle()
+    await engine.revoke({TP0})
+    assert handler.abandoned == [0]
+    assert consumer.last_committed(TP0) == 1, "abandoned with a result: done"
+
+
+async def test_stop_lets_running_work_finish_within_grace_then_commits() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler)
+    engine.submit([rec(0, "a"), rec(1, "b")])
+    await settle()
+    handler.release(0)
+    stopping = asyncio.create_task(engine.stop(grace_s=5))
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    engine.submit([rec(2, "c")])  # arrives during shutdown: not taken
+    handler.release(1)
+    await stopping
+    assert handler.started == [0, 1]
+    assert consumer.last_committed(TP0) == 2
+    assert consumer.paused == {TP0, TP1}
+
+
+def test_state_reports_lag_from_the_watermark() -> None:
+    async def scenario() -> EngineState:
+        handler = Gated()
+        engine, _ = make_engine(handler)
+        engine.submit([rec(40, "a")])
+        await settle()
+        state = engine.state()
+        handler.release(40)
+        await engine.stop(grace_s=1)
+        return state
+
+    state = asyncio.run(scenario())
+    assert state.lag[("commands", 0)] == 60
+    assert state.in_flight == 1

@@ -1,0 +1,179 @@
+"""The flow of one command with fakes at its seams: MockTransport for Sinch, an in-memory
+store and producer. What the result says for each branch, and which requests were made."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from service.delivery.lanes import Slot
+from service.delivery.publishing import Outgoing, Publisher
+from service.delivery.records import Record
+from service.domain.decode import Rejection, decode_command
+from service.domain.policy import Backoff
+from service.flow.executor import Executor
+from service.flow.handler import CommandHandler, HandlerConfig
+from service.idempotency.store import Claim, ClaimKind, MemoryStore, fingerprint
+from service.ops.metrics import Metrics
+from service.ops.tracing import Tracing
+from service.settings import TopicSettings, TracingSettings
+from service.sinch import BasicAuth, SinchClient, build_http_client
+
+TOPICS = TopicSettings()
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    async def send(self, message: Outgoing) -> asyncio.Future[object]:
+        self.sent.append(message)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def results(self) -> list[dict[str, Any]]:
+        return [json.loads(m.value or b"") for m in self.sent if m.topic == TOPICS.results]
+
+
+class FlakyStore(MemoryStore):
+    """Fails its first `failures` calls, like Redis restarting."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(lease_s=10, retention_s=3600)
+        self.failures = failures
+
+    async def claim(self, command_id: str, fingerprint: str) -> Claim:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("redis is restarting")
+        return await super().claim(command_id, fingerprint)
+
+
+class Harness:
+    def __init__(self, store: MemoryStore | None = None, status: int = 204) -> None:
+        self.requests: list[httpx.Request] = []
+        self.status = status
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            self.requests.append(request)
+            return httpx.Response(self.status)
+
+        http = build_http_client(
+            connect_timeout=1,
+            read_timeout=1,
+            write_timeout=1,
+            pool_timeout=1,
+            max_connections=4,
+            transport=httpx.MockTransport(answer),
+        )
+        metrics = Metrics()
+        executor = Executor(
+            SinchClient(http, BasicAuth("key", "secret"), base_url="http://sinch.test"),
+            backoff=Backoff(0.001, 0.01, 1),
+            max_attempts=3,
+            metrics=metrics,
+        )
+        self.store = store or MemoryStore(lease_s=10, retention_s=3600)
+        self.producer = FakeProducer()
+        self.handler = CommandHandler(
+            HandlerConfig(TOPICS, max_command_bytes=65536, snapshot_default=False),
+            store=self.store,
+            executor=executor,
+            publisher=Publisher(self.producer),
+            metrics=metrics,
+            tracing=Tracing(TracingSettings()),
+        )
+        self.offset = 0
+
+    async def run(self, command: dict[str, Any]) -> dict[str, Any]:
+        record = Record(
+            TOPICS.commands,
+            0,
+            self.offset,
+            command["callId"].encode(),
+            json.dumps(command).encode(),
+        )
+        self.offset += 1
+        await self.handler(record, Slot(asyncio.Semaphore(1), record))
+        return self.producer.results()[-1]
+
+
+def say(command_id: str = "c-1", text: str = "hi") -> dict[str, Any]:
+    return {
+        "commandId": command_id,
+        "callId": "call-1",
+        "type": "say",
+        "text": text,
+        "locale": "en-US",
+    }
+
+
+async def test_a_store_outage_delays_the_command_instead_of_failing_it() -> None:
+    harness = Harness(store=FlakyStore(failures=3))
+    result = await harness.run(say())
+    assert result["outcome"] == "succeeded"
+    assert len(harness.requests) == 1
+
+
+async def test_replay_and_conflict() -> None:
+    harness = Harness()
+    first = await harness.run(say())
+    again = await harness.run(say())
+    other = await harness.run(say(text="different"))
+    assert first["duplicate"] is False
+    assert again["duplicate"] is True
+    assert again["outcome"] == "succeeded"
+    assert again["source"]["offset"] == 1
+    assert other["outcome"] == "rejected"
+    assert other["error"]["code"] == "idempotency_conflict"
+    assert len(harness.requests) == 1
+    dead = [m for m in harness.producer.sent if m.topic == TOPICS.dead_letter]
+    assert len(dead) == 1
+    assert dead[0].headers["error.code"] == "idempotency_conflict"
+
+
+@pytest.mark.parametrize(
+    ("command", "requests", "outcome"),
+    [
+        (say(), 0, "failed"),  # may already have played: not repeated
+        ({"commandId": "c-1", "callId": "call-1", "type": "hangup"}, 1, "succeeded"),
+    ],
+)
+async def test_an_interrupted_execution_is_repeated_only_when_harmless(
+    command: dict[str, Any], requests: int, outcome: str
+) -> None:
+    clock = [1000.0]
+    store = MemoryStore(lease_s=10, retention_s=3600, clock=lambda: clock[0])
+    harness = Harness(store=store)
+    decoded = decode_command(None, json.dumps(command).encode(), max_bytes=65536)
+    assert not isinstance(decoded, Rejection)
+    print_ = fingerprint(decoded.model_dump_json(by_alias=True).encode())
+    assert (await store.claim("c-1", print_)).kind is ClaimKind.NEW  # claimed, then died
+    clock[0] += 11
+    result = await harness.run(command)
+    assert len(harness.requests) == requests
+    assert result["outcome"] == outcome
+    if outcome == "failed":
+        assert result["error"]["code"] == "outcome_unknown"
+
+
+async def test_expired_at_its_turn_is_not_executed() -> None:
+    harness = Harness()
+    result = await harness.run({**say(), "expiresAt": "2000-01-01T00:00:00Z"})
+    assert result["outcome"] == "expired"
+    assert harness.requests == []
+
+
+async def test_a_final_failure_is_stored_and_replayed_not_retried() -> None:
+    harness = Harness(status=404)
+    first = await harness.run(say())
+    again = await harness.run(say())
+    assert first["error"]["code"] == "call_not_found"
+    assert again["duplicate"] is True
+    assert again["error"]["code"] == "call_not_found"
+    assert len(harness.requests) == 1
