@@ -49,7 +49,9 @@ from service.domain.commands import COMMAND_TYPES, Command, Region
 from service.domain.decode import Rejection, decode_command
 from service.domain.svaml import Leg
 from service.domain.wire import format_timestamp
+from service.kafka.preflight import check_broker
 from service.kafka.topics import client_options
+from service.ops.refusals import Refused
 from service.settings import (
     ENV_CONFIG,
     ENV_NESTED_DELIMITER,
@@ -274,9 +276,17 @@ class Producer(Protocol):
 def _options(kafka: KafkaSettings) -> dict[str, Any]:
     try:
         options = client_options(kafka)
-    except OSError as error:  # an unreadable CALLCTL_KAFKA__SSL_CAFILE
-        raise CliError(f"CALLCTL_KAFKA__SSL_CAFILE: {error.strerror}", EXIT_USAGE) from None
+    except Refused as refused:  # a TLS file that does not load
+        raise CliError(str(refused), EXIT_USAGE) from None
     return {**options, "client_id": PROG, "request_timeout_ms": REQUEST_TIMEOUT_MS}
+
+
+async def _preflight(kafka: KafkaSettings) -> None:
+    """A refused password or certificate as one line naming the setting."""
+    try:
+        await check_broker(kafka)
+    except Refused as refused:
+        raise CliError(str(refused), EXIT_KAFKA) from None
 
 
 async def _topic_partitions(client: Any, topic: str, variable: str) -> list[int]:
@@ -296,6 +306,7 @@ async def _topic_partitions(client: Any, topic: str, variable: str) -> list[int]
 async def open_producer(kafka: KafkaSettings, topic: str) -> AsyncIterator[Producer]:
     """An idempotent producer, once `topic` is known to exist."""
     producer = AIOKafkaProducer(enable_idempotence=True, **_options(kafka))
+    await _preflight(kafka)
     try:
         await producer.start()
         await _topic_partitions(producer.client, topic, "CALLCTL_TOPICS__COMMANDS")
@@ -314,6 +325,7 @@ async def open_reader(kafka: KafkaSettings) -> AsyncIterator[Any]:
         auto_offset_reset="earliest",
         **_options(kafka),
     )
+    await _preflight(kafka)
     try:
         await consumer.start()
         yield consumer

@@ -15,8 +15,10 @@ LOG4J2_VERSION=${LOG4J2_VERSION:-2.25.3}
 DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 LOCAL_DIR=${CALLCTL_LOCAL_DIR:-$REPO_ROOT/.local}
-KAFKA_HOME="$LOCAL_DIR/kafka"
-LIB_DIR="$KAFKA_HOME/lib"
+# state (config, data, log, pid) and jars apart, so a second broker (the secured one of the
+# tests, the container image) reuses the jars with its own state dir and ports
+KAFKA_HOME=${KAFKA_STATE_DIR:-$LOCAL_DIR/kafka}
+LIB_DIR=${KAFKA_LIB_DIR:-$LOCAL_DIR/kafka/lib}
 STAMP="$LIB_DIR/.version"
 CONF_DIR="$KAFKA_HOME/config"
 CONF="$CONF_DIR/server.properties"
@@ -25,7 +27,8 @@ LOG_FILE="$KAFKA_HOME/kafka.log"
 PID_FILE="$KAFKA_HOME/kafka.pid"
 LOCK_FILE="$KAFKA_HOME/.lock"
 
-KAFKA_HOST=127.0.0.1
+KAFKA_HOST=${KAFKA_HOST:-127.0.0.1}
+KAFKA_ADVERTISED_HOST=${KAFKA_ADVERTISED_HOST:-$KAFKA_HOST}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_NUM_PARTITIONS=${KAFKA_NUM_PARTITIONS:-1}
@@ -36,12 +39,18 @@ KAFKA_JVM_OPTS=${KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredSt
 JAVA=${KAFKA_JAVA_HOME:+$KAFKA_JAVA_HOME/bin/}java
 MVN=${MVN:-mvn}
 STOP_TIMEOUT=30
+# optional: a properties file appended to the generated config (later keys win: listeners,
+# security, ...), and SCRAM credentials for `format --add-scram`, one entry a line
+KAFKA_EXTRA_CONFIG=${KAFKA_EXTRA_CONFIG:-}
+KAFKA_ADD_SCRAM=${KAFKA_ADD_SCRAM:-}
 
 INSTALL_HINT="install them with: apt-get install openjdk-17-jre-headless maven"
 
 # for deploy/lib/process.sh (log/err, take_lock, pid helpers, cmd_stop/restart/status)
 SCRIPT_NAME=kafka.sh
+# where readiness is probed: a broker bound to every address answers on loopback
 SERVICE_HOST=$KAFKA_HOST
+[[ $SERVICE_HOST == 0.0.0.0 ]] && SERVICE_HOST=127.0.0.1
 SERVICE_NAME=broker
 STATE_DIR=$KAFKA_HOME
 LOCK_TIMEOUT=300
@@ -63,6 +72,8 @@ Commands:
                       (--ignore-formatted, fixed cluster id), start kafka.Kafka in the background
                       and wait until $KAFKA_HOST:\$KAFKA_PORT accepts connections.
                       No-op if this script's broker is already running.
+  run                 write the config, format, and run the broker in the foreground (exec; for
+                      containers: the jars must be in lib/ already, nothing is downloaded)
   stop                SIGTERM this script's broker (by its pid file), SIGKILL after ${STOP_TIMEOUT}s
   restart             stop, then start (the data dir is kept)
   status              "running (pid N) on HOST:PORT" (exit 0) or "stopped" (exit 1)
@@ -71,8 +82,13 @@ Commands:
   -h, --help          this help
 
 Environment (value in effect now):
+  KAFKA_HOST             address the broker binds ($KAFKA_HOST; 0.0.0.0: every interface)
+  KAFKA_ADVERTISED_HOST  host clients are told to use ($KAFKA_ADVERTISED_HOST)
   KAFKA_PORT             broker (PLAINTEXT) port ($KAFKA_PORT)
-  KAFKA_CONTROLLER_PORT  KRaft controller port ($KAFKA_CONTROLLER_PORT)
+  KAFKA_CONTROLLER_PORT  KRaft controller port, on 127.0.0.1 ($KAFKA_CONTROLLER_PORT)
+  KAFKA_EXTRA_CONFIG     properties file appended to the config, overriding it (${KAFKA_EXTRA_CONFIG:-none})
+  KAFKA_ADD_SCRAM        SCRAM credentials made when the storage is formatted, one a line,
+                         e.g. SCRAM-SHA-512=[name=alice,password=...] (${KAFKA_ADD_SCRAM:+set})
   KAFKA_NUM_PARTITIONS   num.partitions for auto-created topics ($KAFKA_NUM_PARTITIONS)
   KAFKA_START_TIMEOUT    seconds to wait for the broker to accept connections ($KAFKA_START_TIMEOUT)
   KAFKA_JVM_OPTS         JVM options (${KAFKA_JVM_OPTS})
@@ -81,6 +97,8 @@ Environment (value in effect now):
   LOG4J2_VERSION         log4j2 version, keep in step with KAFKA_VERSION ($LOG4J2_VERSION)
   KAFKA_JAVA_HOME        JDK/JRE to use (unset: java on PATH; Java 17+ required)
   CALLCTL_LOCAL_DIR      state root; Kafka uses \$CALLCTL_LOCAL_DIR/kafka ($LOCAL_DIR)
+  KAFKA_STATE_DIR        config, data, log and pid of this broker ($KAFKA_HOME)
+  KAFKA_LIB_DIR          the jars ($LIB_DIR)
 
 Files: lib/ (jars), config/server.properties, data/, kafka.log (previous run: kafka.log.1), kafka.pid
 Requires Java 17+ and Maven (for download); $INSTALL_HINT
@@ -122,9 +140,10 @@ stamp_text() {
         "$(sha256sum "$POM" | cut -d' ' -f1)"
 }
 
+lib_present() { compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null; }
+
 lib_ready() {
-    [[ -f $STAMP ]] && [[ "$(cat "$STAMP")" == "$(stamp_text)" ]] &&
-        compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null
+    [[ -f $STAMP ]] && [[ "$(cat "$STAMP")" == "$(stamp_text)" ]] && lib_present
 }
 
 do_download() {
@@ -136,9 +155,9 @@ do_download() {
     require_java
     require_mvn
     log "downloading Kafka $KAFKA_VERSION (log4j2 $LOG4J2_VERSION) runtime jars into $LIB_DIR ..."
-    local tmp="$KAFKA_HOME/lib.tmp"
+    local tmp="$LIB_DIR.tmp"
     rm -rf "$tmp"
-    mkdir -p "$KAFKA_HOME"
+    mkdir -p "$(dirname "$LIB_DIR")"
     if ! "$MVN" -B -q -f "$POM" "$DEP_PLUGIN:copy-dependencies" \
         -Dstyle.color=never -DincludeScope=runtime -DoutputDirectory="$tmp" \
         -Dkafka.version="$KAFKA_VERSION" -Dlog4j2.version="$LOG4J2_VERSION" </dev/null 2>&1 |
@@ -166,10 +185,11 @@ pid_is_ours() {
         grep -qxF "$CONF" <<<"$cmd"
 }
 
-# port of the broker described by the config file (the running one), else $KAFKA_PORT
+# port of the broker described by the config file (the running one), else $KAFKA_PORT: the
+# first listener of the last advertised.listeners line (KAFKA_EXTRA_CONFIG may override it)
 running_port() {
     local p=""
-    [[ -f $CONF ]] && p=$(sed -n 's|^advertised\.listeners=PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$CONF")
+    [[ -f $CONF ]] && p=$(sed -n 's|^advertised\.listeners=[A-Za-z_]*://[^:]*:\([0-9]*\).*|\1|p' "$CONF" | tail -n1)
     echo "${p:-$KAFKA_PORT}"
 }
 
@@ -218,9 +238,9 @@ write_config() {
 # Single-node KRaft (combined broker+controller), loopback only, static quorum.
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_ADVERTISED_HOST:$KAFKA_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -246,6 +266,11 @@ background.threads=2
 num.recovery.threads.per.data.dir=1
 log.cleaner.dedupe.buffer.size=2097152
 EOF
+    if [[ -n $KAFKA_EXTRA_CONFIG ]]; then
+        [[ -r $KAFKA_EXTRA_CONFIG ]] || { err "KAFKA_EXTRA_CONFIG $KAFKA_EXTRA_CONFIG is not readable"; exit 2; }
+        { printf '\n# ---- from KAFKA_EXTRA_CONFIG=%s (overrides the above)\n' "$KAFKA_EXTRA_CONFIG"
+          cat "$KAFKA_EXTRA_CONFIG"; } >>"$tmp"
+    fi
     mv "$tmp" "$CONF"
 }
 
@@ -260,7 +285,34 @@ check_cluster_id() {
     fi
 }
 
+# format (a no-op on an already formatted dir), with the KAFKA_ADD_SCRAM credentials
+format_storage() {
+    local scram=() entry
+    while IFS= read -r entry; do
+        [[ -n $entry ]] && scram+=(--add-scram "$entry")
+    done <<<"$KAFKA_ADD_SCRAM"
+    # shellcheck disable=SC2086 # KAFKA_JVM_OPTS is a list of options
+    if ! "$JAVA" $KAFKA_JVM_OPTS -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$LIB_DIR/*" \
+        kafka.tools.StorageTool format --cluster-id="$KAFKA_CLUSTER_ID" -c "$CONF" \
+        --ignore-formatted "${scram[@]}" </dev/null 9>&-; then
+        err "formatting $DATA_DIR failed"
+        return 1
+    fi
+}
+
 # ---------------------------------------------------------------- commands
+
+# the broker in the foreground, as a container's main process (signals go straight to java)
+cmd_run() {
+    require_java
+    lib_present || { err "no Kafka jars in $LIB_DIR (run 'deploy/kafka.sh download' first)"; exit 2; }
+    write_config
+    check_cluster_id
+    format_storage || exit 1
+    # shellcheck disable=SC2086 # KAFKA_JVM_OPTS is a list of options
+    exec "$JAVA" $KAFKA_JVM_OPTS -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
+        -cp "$LIB_DIR/*" kafka.Kafka "$CONF"
+}
 
 cmd_start() {
     take_lock
@@ -292,15 +344,8 @@ cmd_start() {
     check_cluster_id
 
     if [[ -f $LOG_FILE ]]; then mv -f "$LOG_FILE" "$LOG_FILE.1"; fi
-    # format (a no-op on an already formatted dir); its output starts kafka.log
-    # shellcheck disable=SC2086 # KAFKA_JVM_OPTS is a list of options
-    if ! "$JAVA" $KAFKA_JVM_OPTS -Dlog4j2.configurationFile="$LOG4J_CONFIG" -cp "$LIB_DIR/*" \
-        kafka.tools.StorageTool format --cluster-id="$KAFKA_CLUSTER_ID" -c "$CONF" \
-        --ignore-formatted </dev/null >"$LOG_FILE" 2>&1 9>&-; then
-        err "formatting $DATA_DIR failed:"
-        cat "$LOG_FILE" >&2
-        exit 1
-    fi
+    # its output starts kafka.log
+    format_storage >"$LOG_FILE" 2>&1 || { cat "$LOG_FILE" >&2; exit 1; }
 
     # own session (setsid), immune to SIGHUP (nohup), no stdin, not holding the lock fd.
     # Without job control the background child is no process-group leader, so setsid and nohup
@@ -351,6 +396,7 @@ main() {
         do_download "$@"
         ;;
     start) cmd_start ;;
+    run) cmd_run ;;
     stop) cmd_stop ;;
     restart) cmd_restart ;;
     status) cmd_status ;;

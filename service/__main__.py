@@ -7,6 +7,7 @@ import sys
 from types import FrameType
 
 EXIT_CONFIG = 2
+EXIT_REFUSED = 4  # a setting that a dependency refused or a TLS file that did not load
 
 
 def _stop_before_serving(signum: int, _: FrameType | None) -> None:
@@ -24,6 +25,7 @@ def main() -> int:
 
     from service.app import create_app
     from service.ops.logging import configure_logging
+    from service.ops.refusals import Refused
     from service.settings import describe_errors, load_settings
 
     try:
@@ -34,7 +36,11 @@ def main() -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(create_app(settings).run())
+    try:
+        asyncio.run(create_app(settings).run())
+    except Refused as refused:
+        print(f"call-control: cannot start: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
     return 0
 
 

@@ -34,6 +34,7 @@ from service.kafka.adapter import (
     raw_batch_parser,
     to_record,
 )
+from service.kafka.preflight import check_broker
 from service.kafka.topics import ensure_topics
 from service.ops.health import HealthServer
 from service.ops.metrics import Metrics
@@ -149,6 +150,7 @@ class Service:
 
     async def startup(self) -> None:
         s = self.settings
+        await check_broker(s.kafka)  # a refused password or certificate: one clear line
         if s.kafka.create_topics:
             await ensure_topics(s.kafka, s.topics)
         http = build_http_client(

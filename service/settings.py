@@ -33,6 +33,10 @@ class KafkaSettings(_Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
+    # mutual TLS (SSL or SASL_SSL): the client certificate chain and its key, PEM
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     max_poll_records: int = Field(default=500, ge=1)
@@ -48,6 +52,12 @@ class KafkaSettings(_Section):
         ):
             raise ValueError(
                 "SASL needs CALLCTL_KAFKA__SASL_USERNAME and CALLCTL_KAFKA__SASL_PASSWORD"
+            )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("CALLCTL_KAFKA__SSL_KEYFILE needs CALLCTL_KAFKA__SSL_CERTFILE")
+        if self.ssl_certfile and not self.security_protocol.endswith("SSL"):
+            raise ValueError(
+                "CALLCTL_KAFKA__SSL_CERTFILE needs CALLCTL_KAFKA__SECURITY_PROTOCOL SSL or SASL_SSL"
             )
         return self
 

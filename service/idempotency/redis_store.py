@@ -8,6 +8,7 @@ clock: replicas' clocks need to agree to within a fraction of the lease (NTP doe
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 import redis.asyncio as redis
 
 from service.idempotency.store import Claim, ClaimKind, new_owner_id
+from service.ops.refusals import Refused
+
+URL_SETTING = "CALLCTL_IDEMPOTENCY__REDIS_URL"
 
 # KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms, expires_at
 # `expires_at` is checked here too, so retention follows the caller's clock like every backend;
@@ -82,7 +86,13 @@ class RedisStore:
 
     async def open(self) -> None:
         """Fail the start, not the first command, when Redis cannot be reached."""
-        await self._redis.ping()
+        try:
+            await self._redis.ping()
+        except redis.RedisError as error:
+            refused = refusal(error)
+            if refused is not None:
+                raise refused from None
+            raise
 
     def _key(self, command_id: str) -> str:
         return self._prefix + command_id
@@ -139,3 +149,18 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def refusal(error: redis.RedisError) -> Refused | None:
+    """A Redis that answered and said no, as a `Refused` naming the URL setting (never its
+    value, which holds the password)."""
+    if isinstance(error, redis.AuthenticationError):
+        return Refused(URL_SETTING, "Redis refused the password (or user) in the URL")
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return Refused(
+            URL_SETTING,
+            f"Redis's certificate is not trusted ({cause.verify_message}); name the CA with "
+            "?ssl_ca_certs=<file> in the rediss:// URL",
+        )
+    return None

@@ -10,21 +10,65 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
-from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from service.delivery.publishing import Outgoing
 from service.delivery.records import Record, TopicPartition
+from service.ops.refusals import Refused
 from service.settings import KafkaSettings
 
 JSON_HEADERS = {"content-type": "application/json"}
+
+
+def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """Verifies the broker against `ssl_cafile` (else the system's CAs); with `ssl_certfile`,
+    presents that client certificate too (mutual TLS). A file that does not load is `Refused`,
+    naming its setting."""
+    prefix = "CALLCTL_KAFKA__"
+    try:
+        context = ssl.create_default_context(cafile=_path(settings.ssl_cafile))
+    except (OSError, ssl.SSLError) as error:
+        raise Refused(f"{prefix}SSL_CAFILE", f"cannot load it ({_why(error)})") from None
+    if settings.ssl_certfile is None:
+        return context
+    password = settings.ssl_key_password
+    for name, value in (
+        ("SSL_CERTFILE", settings.ssl_certfile),
+        ("SSL_KEYFILE", settings.ssl_keyfile),
+    ):
+        if value is not None and not os.access(value, os.R_OK):
+            raise Refused(f"{prefix}{name}", "no readable file there")
+    try:
+        # a callable password: OpenSSL never prompts on a terminal for an encrypted key
+        context.load_cert_chain(
+            str(settings.ssl_certfile),
+            _path(settings.ssl_keyfile),
+            password=lambda: password.get_secret_value() if password else "",
+        )
+    except ssl.SSLError as error:
+        raise Refused(
+            f"{prefix}SSL_CERTFILE / {prefix}SSL_KEYFILE / {prefix}SSL_KEY_PASSWORD",
+            f"the client certificate and key do not load ({_why(error)}: a wrong key "
+            "password, or a key that is not the certificate's)",
+        ) from None
+    return context
+
+
+def _path(value: Path | None) -> str | None:
+    return str(value) if value else None
+
+
+def _why(error: OSError) -> str:
+    return str(error.strerror or getattr(error, "reason", None) or type(error).__name__)
 
 
 def security(settings: KafkaSettings) -> BaseSecurity | None:
@@ -32,11 +76,7 @@ def security(settings: KafkaSettings) -> BaseSecurity | None:
     if protocol == "PLAINTEXT":
         return None
     use_ssl = protocol.endswith("SSL")
-    context: ssl.SSLContext | None = (
-        create_ssl_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
-        if use_ssl
-        else None
-    )
+    context = tls_context(settings) if use_ssl else None
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context)
     username = settings.sasl_username or ""

@@ -179,11 +179,15 @@ class KafkaClient:
     bootstrap: str
     topics: TopicSettings
     received: list[Received] = field(default_factory=list)
+    # aiokafka security options (service.kafka.topics.client_options), for a secured broker
+    security: dict[str, Any] = field(default_factory=dict)
     _producer: AIOKafkaProducer | None = None
     _consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> KafkaClient:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, enable_idempotence=True, **self.security
+        )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             self.topics.results,
@@ -193,6 +197,7 @@ class KafkaClient:
             auto_offset_reset="earliest",
             group_id=None,
             metadata_max_age_ms=1000,
+            **self.security,
         )
         await self._consumer.start()
         return self
