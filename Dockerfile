@@ -1,4 +1,5 @@
-# call-control: the service image (also runs the simulator: `--entrypoint python ... -m simulator`).
+# call-control: the service image (the default target) and the Sinch simulator image
+# (`--target simulator`: the same venv, `python -m simulator` on 8700).
 #
 # Two stages, after astral-sh/uv-docker-example:
 #   builder  installs uv with pip, then `uv sync --frozen --no-dev --no-editable` into /app/.venv
@@ -120,3 +121,19 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # consuming, finishes or abandons in-flight commands within CALLCTL_SHUTDOWN_GRACE_S, commits,
 # exits 0), so no init shim is needed.
 ENTRYPOINT ["python", "-m", "service"]
+
+# ---------------------------------------------------------------------------------- simulator
+# The Sinch Calling API stand-in, for container-based tests (deploy/docker/build.sh simulator).
+FROM runtime AS simulator
+LABEL org.opencontainers.image.title="call-control-simulator" \
+      org.opencontainers.image.description="Sinch Calling API simulator for call-control's tests."
+ENV SIM_HOST=0.0.0.0 \
+    SIM_PORT=8700
+EXPOSE 8700
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_admin/health' % os.environ.get('SIM_PORT', '8700'), timeout=2)"]
+ENTRYPOINT ["python", "-m", "simulator"]
+
+# ---------------------------------------------------------------------------------- service
+# the default target: the runtime stage as it is
+FROM runtime AS service

@@ -73,7 +73,10 @@ Commands:
                       and wait until $KAFKA_HOST:\$KAFKA_PORT accepts connections.
                       No-op if this script's broker is already running.
   run                 write the config, format, and run the broker in the foreground (exec; for
-                      containers: the jars must be in lib/ already, nothing is downloaded)
+                      containers: the jars must be in lib/ already, nothing is downloaded).
+                      Every KAFKA_* variable that is not one of the settings below becomes a
+                      broker property as in the apache/kafka image (KAFKA_LOG_RETENTION_MS ->
+                      log.retention.ms; `__` -> `_`, `___` -> `-`), and CLUSTER_ID is honoured
   stop                SIGTERM this script's broker (by its pid file), SIGKILL after ${STOP_TIMEOUT}s
   restart             stop, then start (the data dir is kept)
   status              "running (pid N) on HOST:PORT" (exit 0) or "stopped" (exit 1)
@@ -266,6 +269,10 @@ background.threads=2
 num.recovery.threads.per.data.dir=1
 log.cleaner.dedupe.buffer.size=2097152
 EOF
+    if [[ -n ${FROM_ENV:-} ]]; then
+        { printf '\n# ---- from the KAFKA_* environment (deploy/kafka.sh run)\n'
+          env_properties; } >>"$tmp"
+    fi
     if [[ -n $KAFKA_EXTRA_CONFIG ]]; then
         [[ -r $KAFKA_EXTRA_CONFIG ]] || { err "KAFKA_EXTRA_CONFIG $KAFKA_EXTRA_CONFIG is not readable"; exit 2; }
         { printf '\n# ---- from KAFKA_EXTRA_CONFIG=%s (overrides the above)\n' "$KAFKA_EXTRA_CONFIG"
@@ -300,10 +307,34 @@ format_storage() {
     fi
 }
 
+# This script's own KAFKA_* variables; every other KAFKA_* variable is a broker property for
+# `run`, named as the apache/kafka image names them (KAFKA_ dropped, lower case, `_` -> `.`,
+# `__` -> `_`, `___` -> `-`), so a compose file's environment suits both images.
+OWN_VARIABLES=" KAFKA_VERSION KAFKA_HOST KAFKA_ADVERTISED_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT
+    KAFKA_NUM_PARTITIONS KAFKA_CLUSTER_ID KAFKA_START_TIMEOUT KAFKA_JVM_OPTS KAFKA_JAVA_HOME
+    KAFKA_EXTRA_CONFIG KAFKA_ADD_SCRAM KAFKA_STATE_DIR KAFKA_LIB_DIR "
+
+env_properties() {
+    local var name
+    while IFS= read -r var; do
+        [[ $OWN_VARIABLES == *[[:space:]]$var[[:space:]]* ]] && continue
+        name=${var#KAFKA_}
+        name=${name,,}
+        name=${name//___/-}
+        name=${name//__/$'\x01'}
+        name=${name//_/.}
+        name=${name//$'\x01'/_}
+        printf '%s=%s\n' "$name" "${!var}"
+    done < <(compgen -e | grep '^KAFKA_' | sort)
+}
+
 # ---------------------------------------------------------------- commands
 
 # the broker in the foreground, as a container's main process (signals go straight to java)
 cmd_run() {
+    FROM_ENV=1
+    # apache/kafka's name for it
+    KAFKA_CLUSTER_ID=${CLUSTER_ID:-$KAFKA_CLUSTER_ID}
     require_java
     lib_present || { err "no Kafka jars in $LIB_DIR (run 'deploy/kafka.sh download' first)"; exit 2; }
     write_config
