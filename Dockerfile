@@ -60,6 +60,7 @@ COPY README.md ./
 COPY service/ service/
 COPY callctl/ callctl/
 COPY simulator/ simulator/
+COPY call_control_testing/ call_control_testing/
 RUN --mount=type=secret,id=cacert \
     --mount=type=cache,target=/root/.cache/uv \
     set -eu; \
