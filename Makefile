@@ -9,7 +9,7 @@ export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
 export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
 
 .PHONY: help install run stop check lint typecheck schemas test unit integration services bench clean \
-	image image-smoke helm-check compose-config
+	image image-smoke images test-containers helm-check compose-config
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,11 +68,19 @@ image: ## build the image call-control:dev (local Debian base; starts dockerd if
 image-smoke: image ## one command through the image against local Kafka and a simulator
 	deploy/docker/smoke.sh
 
+images: install ## build the service, simulator and Kafka images (local Debian base; starts dockerd if none answers)
+	deploy/docker/build.sh all
+
+test-containers: images ## Kafka, the simulator and the service as containers (call_control_testing), and the compose stack
+	CALLCTL_TEST_CONTAINERS=1 TESTCONTAINERS_RYUK_DISABLED=true $(UV) run --frozen pytest tests/containers -q -rfE
+
 helm-check: ## lint, render and validate the Helm chart offline (pinned helm and kubeconform, built with go)
 	deploy/helm-check.sh
 
-compose-config: ## validate deploy/compose.yaml
-	docker compose -f deploy/compose.yaml config -q 2>/dev/null || docker-compose -f deploy/compose.yaml config -q
+compose-config: ## validate deploy/compose.yaml (and with deploy/compose.local.yaml)
+	for files in "-f deploy/compose.yaml" "-f deploy/compose.yaml -f deploy/compose.local.yaml"; do \
+		docker compose $$files config -q 2>/dev/null || docker-compose $$files config -q || exit 1; \
+	done
 
 clean: stop ## stop services and remove local state
 	rm -rf .local .mypy_cache .ruff_cache .pytest_cache .hypothesis

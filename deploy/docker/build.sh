@@ -3,9 +3,9 @@
 #
 #   deploy/docker/build.sh [service|simulator|kafka|all ...]      (default: service)
 #
-#   1. a Docker engine: uses the one that answers, else starts dockerd (installing Debian's
-#      docker.io when missing) with --iptables=false --bridge=none, so builds and containers
-#      use host networking; it is left running (log: $DOCKERD_LOG)
+#   1. a Docker engine (deploy/docker/engine.sh): uses the one that answers, else starts dockerd
+#      (installing Debian's docker.io when missing) with --iptables=false --bridge=none, so
+#      builds and containers use host networking; it is left running (log: DOCKERD_LOG)
 #   2. the base image callctl-base:bookworm (deploy/docker/make-base.sh: debootstrap + import)
 #   3. each image asked for, with BASE_IMAGE=callctl-base:bookworm and the machine's CA bundle as
 #      the BuildKit secret `cacert` (never copied into an image):
@@ -29,7 +29,6 @@ IMAGE=${IMAGE:-call-control:dev}
 SIMULATOR_IMAGE=${SIMULATOR_IMAGE:-call-control-simulator:dev}
 KAFKA_IMAGE=${KAFKA_IMAGE:-call-control-kafka:dev}
 BASE_IMAGE=${BASE_IMAGE:-callctl-base:bookworm}
-DOCKERD_LOG=${DOCKERD_LOG:-/tmp/dockerd.log}
 
 log() { printf 'build: %s\n' "$*"; }
 err() { printf 'build: error: %s\n' "$*" >&2; }
@@ -46,20 +45,7 @@ for arg in "${@:-service}"; do
 done
 
 # ------------------------------------------------------------------ 1. engine
-engine_up() { docker info >/dev/null 2>&1; }
-
-if ! engine_up; then
-    if ! command -v dockerd >/dev/null 2>&1; then
-        log "no Docker engine: installing Debian's docker.io"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
-    fi
-    log "starting dockerd (--iptables=false --bridge=none; log $DOCKERD_LOG)"
-    setsid nohup dockerd --iptables=false --bridge=none >"$DOCKERD_LOG" 2>&1 </dev/null &
-    for _ in $(seq 1 60); do engine_up && break; sleep 0.5; done
-    engine_up || { err "dockerd did not answer within 30 s:"; tail -n 20 "$DOCKERD_LOG" >&2; exit 1; }
-fi
-log "engine: Docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+"$SCRIPT_DIR/engine.sh"
 
 # ------------------------------------------------------------------ 2. base
 if [[ ${SKIP_MAKE_BASE:-} != 1 ]]; then

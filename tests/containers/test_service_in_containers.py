@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from call_control_testing import (
     SERVICE_IMAGE,
@@ -14,6 +15,8 @@ from call_control_testing import (
     command,
 )
 from tests.containers.conftest import image
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def new_call() -> str:
@@ -70,3 +73,9 @@ def test_sigterm_stops_the_service_with_exit_code_0(
         wrapped.reload()
         assert wrapped.attrs["State"]["ExitCode"] == 0, container.logs()[-2000:]
         assert "service_stopped" in container.logs()
+
+
+def test_the_docs_show_the_example_test_word_for_word() -> None:
+    docs = (ROOT / "docs" / "testing-with-containers.md").read_text()
+    example = (ROOT / "tests" / "containers" / "test_example_from_docs.py").read_text()
+    assert f"```python\n{example}```" in docs
