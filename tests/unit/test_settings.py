@@ -72,3 +72,25 @@ def test_a_secret_never_appears_in_errors(env: pytest.MonkeyPatch) -> None:
     assert leaked not in message
     assert "kafka-password-xyz" not in message
     assert "CALLCTL_KAFKA" in message, "SASL without a username is named"
+
+
+def test_mutual_tls_settings(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_KAFKA__SECURITY_PROTOCOL", "SSL")
+    env.setenv("CALLCTL_KAFKA__SSL_CERTFILE", "/etc/callctl/tls.crt")
+    env.setenv("CALLCTL_KAFKA__SSL_KEYFILE", "/etc/callctl/tls.key")
+    env.setenv("CALLCTL_KAFKA__SSL_KEY_PASSWORD", "key-password-xyz")
+    kafka = Settings().kafka
+    assert str(kafka.ssl_certfile) == "/etc/callctl/tls.crt"
+    assert kafka.ssl_key_password is not None
+    assert "key-password-xyz" not in repr(kafka)
+
+
+def test_a_client_key_without_its_certificate_is_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_KAFKA__SECURITY_PROTOCOL", "SSL")
+    env.setenv("CALLCTL_KAFKA__SSL_KEYFILE", "/etc/callctl/tls.key")
+    assert "CALLCTL_KAFKA__SSL_KEYFILE needs CALLCTL_KAFKA__SSL_CERTFILE" in errors_of(env)
+
+
+def test_a_client_certificate_needs_tls(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_KAFKA__SSL_CERTFILE", "/etc/callctl/tls.crt")
+    assert "CALLCTL_KAFKA__SSL_CERTFILE needs" in errors_of(env)

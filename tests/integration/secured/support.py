@@ -291,10 +291,21 @@ class Run:
     err: str
 
 
-async def run_module(module: str, *args: str, env: dict[str, str], timeout_s: float = 90) -> Run:
-    """`python -m MODULE ARGS` with `env` added to this environment, from the repo root."""
+def callctl_program() -> str:
+    """The `callctl` console script of this environment (as an operator runs it)."""
+    return str(Path(sys.executable).with_name("callctl"))
+
+
+def service_program() -> list[str]:
+    return [sys.executable, "-m", "service"]
+
+
+async def run_program(
+    program: list[str], *args: str, env: dict[str, str], timeout_s: float = 90
+) -> Run:
+    """`PROGRAM ARGS` with `env` added to this environment, from the repo root."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", module, *args,
+        *program, *args,
         cwd=ROOT, env={**os.environ, **env}, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from callctl.cli import EXIT_KAFKA
 from service.__main__ import EXIT_REFUSED
 from service.kafka.adapter import tls_context
 from service.kafka.preflight import check_broker
@@ -28,14 +27,17 @@ from tests.integration.harness import (
 )
 from tests.integration.secured.support import (
     SecuredKafka,
+    callctl_program,
     kafka_settings,
     mtls_env,
-    run_module,
+    run_program,
     sasl_env,
+    service_program,
     with_kafka,
 )
 
 SASL_NAMES = "CALLCTL_KAFKA__SASL_USERNAME / CALLCTL_KAFKA__SASL_PASSWORD"
+CALLCTL_EXIT_KAFKA = 4  # callctl's exit code for a Kafka problem (callctl --help)
 
 
 def topic_env(settings_topics: object) -> dict[str, str]:
@@ -60,8 +62,8 @@ async def test_service_over_mtls_with_callctl_and_topic_admin_over_sasl_ssl(
     await simulator.create_call(call_id)
     async with running_service(service):
         env = {**sasl_env(sasl_broker), **topic_env(base.topics)}
-        sent = await run_module(
-            "callctl.cli", "send", "hangup", "--call-id", call_id, "--wait", env=env
+        sent = await run_program(
+            [callctl_program()], "send", "hangup", "--call-id", call_id, "--wait", env=env
         )
         assert sent.code == 0, sent.err
         assert "succeeded" in sent.out
@@ -91,7 +93,7 @@ async def test_a_wrong_sasl_password_stops_the_service_with_one_line(
         "CALLCTL_HTTP_PORT": "0",
         "CALLCTL_LOG_FORMAT": "json",
     }
-    run = await run_module("service", env=env)
+    run = await run_program(service_program(), env=env)
     assert run.code == EXIT_REFUSED, run.err
     assert run.err.strip().splitlines()[-1] == (
         f"call-control: cannot start: {SASL_NAMES}: the broker refused the SCRAM-SHA-512 "
@@ -107,14 +109,14 @@ async def test_callctl_names_the_setting_for_a_wrong_password_or_an_untrusted_ca
 ) -> None:
     wrong = secrets.token_hex(8)
     env = sasl_env(sasl_broker, CALLCTL_KAFKA__SASL_PASSWORD=wrong)
-    run = await run_module("callctl.cli", "results", "--limit", "1", env=env)
-    assert run.code == EXIT_KAFKA
+    run = await run_program([callctl_program()], "results", "--limit", "1", env=env)
+    assert run.code == CALLCTL_EXIT_KAFKA
     assert f"{SASL_NAMES}: the broker refused" in run.err
     assert wrong not in run.out + run.err
 
     env = sasl_env(sasl_broker, CALLCTL_KAFKA__SSL_CAFILE=str(sasl_broker.pki.untrusted_ca))
-    run = await run_module("callctl.cli", "results", "--limit", "1", env=env)
-    assert run.code == EXIT_KAFKA
+    run = await run_program([callctl_program()], "results", "--limit", "1", env=env)
+    assert run.code == CALLCTL_EXIT_KAFKA
     assert "CALLCTL_KAFKA__SSL_CAFILE: the broker's certificate is not trusted" in run.err
     assert sasl_broker.password not in run.out + run.err
 
