@@ -76,7 +76,7 @@ Commands:
                       containers: the jars must be in lib/ already, nothing is downloaded).
                       Every KAFKA_* variable that is not one of the settings below becomes a
                       broker property as in the apache/kafka image (KAFKA_LOG_RETENTION_MS ->
-                      log.retention.ms; `__` -> `_`, `___` -> `-`), and CLUSTER_ID is honoured
+                      log.retention.ms; "__" -> "_", "___" -> "-"), and CLUSTER_ID is honoured
   stop                SIGTERM this script's broker (by its pid file), SIGKILL after ${STOP_TIMEOUT}s
   restart             stop, then start (the data dir is kept)
   status              "running (pid N) on HOST:PORT" (exit 0) or "stopped" (exit 1)
@@ -91,7 +91,7 @@ Environment (value in effect now):
   KAFKA_CONTROLLER_PORT  KRaft controller port, on 127.0.0.1 ($KAFKA_CONTROLLER_PORT)
   KAFKA_EXTRA_CONFIG     properties file appended to the config, overriding it (${KAFKA_EXTRA_CONFIG:-none})
   KAFKA_ADD_SCRAM        SCRAM credentials made when the storage is formatted, one a line,
-                         e.g. SCRAM-SHA-512=[name=alice,password=...] (${KAFKA_ADD_SCRAM:+set})
+                         e.g. SCRAM-SHA-512=[name=alice,password=...] ($([[ -n $KAFKA_ADD_SCRAM ]] && echo set || echo none))
   KAFKA_NUM_PARTITIONS   num.partitions for auto-created topics ($KAFKA_NUM_PARTITIONS)
   KAFKA_START_TIMEOUT    seconds to wait for the broker to accept connections ($KAFKA_START_TIMEOUT)
   KAFKA_JVM_OPTS         JVM options (${KAFKA_JVM_OPTS})
