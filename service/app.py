@@ -178,7 +178,13 @@ class Service:
         )
         publisher = Publisher(BrokerProducer(self.broker))
         handler = CommandHandler(
-            HandlerConfig(s.topics, s.max_command_bytes, s.snapshot_default),
+            HandlerConfig(
+                s.topics,
+                s.max_command_bytes,
+                s.snapshot_default,
+                s.snapshot_off_types,
+                s.tts_max_chars,
+            ),
             store=store,
             executor=executor,
             publisher=publisher,

@@ -8,13 +8,23 @@ message naming the variable; secrets are `SecretStr` and inputs are never echoed
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.domain.commands import COMMAND_TYPES
+from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.sinch.auth import decode_secret
-from service.sinch.hosts import DEFAULT_REGIONAL_TEMPLATE, GLOBAL_BASE_URL
+from service.sinch.hosts import GLOBAL_BASE_URL, default_regional_template
 
 ENV_PREFIX = "CALLCTL_"
 ENV_NESTED_DELIMITER = "__"
@@ -101,7 +111,7 @@ class SinchSettings(_Section):
     def regional_template(self) -> str | None:
         if self.regional_url_template is not None:
             return self.regional_url_template
-        return DEFAULT_REGIONAL_TEMPLATE if self.base_url.rstrip("/") == GLOBAL_BASE_URL else None
+        return default_regional_template(self.base_url)
 
 
 class RetrySettings(_Section):
@@ -154,11 +164,26 @@ class Settings(BaseSettings):
     max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")
     max_command_bytes: int = Field(default=65_536, ge=256)
     snapshot_default: bool = True
+    # Command types that never read a snapshot, e.g. `say,playFiles` (comma-separated).
+    snapshot_off_types: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Sinch's default text-to-speech limit, for say and #tts[...]; raised by Sinch support.
+    tts_max_chars: int = Field(default=DEFAULT_TTS_MAX_CHARS, ge=1, le=100_000)
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("snapshot_off_types", mode="before")
+    @classmethod
+    def _type_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | set | frozenset | tuple):
+            unknown = sorted(set(value) - set(COMMAND_TYPES))
+            if unknown:
+                raise ValueError(f"unknown command types {unknown}; known: {COMMAND_TYPES}")
+        return value
 
     @model_validator(mode="after")
     def _credentials_present(self) -> Self:

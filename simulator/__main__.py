@@ -98,6 +98,7 @@ async def serve(settings: Settings, log: structlog.typing.FilteringBoundLogger) 
                 application_key=settings.application_key,
                 auth_schemes=sorted(settings.auth_schemes),
                 auto_create_calls=settings.auto_create_calls,
+                create_calls=list(settings.create_calls),
                 faults=server.simulator.faults.config.model_dump(mode="json"),
             )
             await stop.wait()

@@ -20,12 +20,14 @@ from simulator.errors import ApiError
 from simulator.faults import FaultPlan
 from simulator.recorder import RequestRecord
 from simulator.state import Simulator
-from simulator.svaml_rules import validate_svaml
+from simulator.svaml_rules import UNPARK_ACTIONS, Svaml, validate_svaml
 
 SIMULATOR = web.AppKey("simulator", Simulator)
 Route = Literal["E1", "E2", "E3"]
 
 LEGS = ("caller", "callee", "both")
+# The domains of calls the PATCH endpoints manage; app-to-app (mxp) calls are not among them.
+PATCHABLE_DOMAINS = frozenset({"pstn", "sip"})
 JSON = "application/json"
 _INJECTED_MESSAGES = {500: "Internal error", 503: "Temporarily unavailable"}
 
@@ -137,18 +139,35 @@ def process(
                 f"callLeg: must be one of {', '.join(LEGS)} (got {leg!r})",
             )
         _check_content_type(request.headers.get("Content-Type"))
-        svaml = validate_svaml(
-            _parse_json(body), endpoint, allow_ice_actions=config.allow_ice_actions_on_update
-        )
+        svaml = validate_svaml(_parse_json(body), endpoint)
         call = _find_call(sim, call_id)
         if call.final:
-            # Documented choice: Sinch answers 40400 for calls it no longer manages.
+            # Sinch answers 40400 for calls it no longer manages.
             raise ApiError(404, errors.CALL_NOT_FOUND, "Call not found")
+        _check_call_takes(call, svaml)
         out.applied = call.apply(svaml, endpoint, leg, now, time.monotonic())
         out.reply = Reply(204 if endpoint == "E1" else 200)
     except ApiError as exc:
         out.reply = Reply.error(exc)
     return out
+
+
+def _check_call_takes(call: Call, svaml: Svaml) -> None:
+    """Rules about the call, not the body (docs/sinch-fidelity.md, "Calls")."""
+    if call.domain.lower() not in PATCHABLE_DOMAINS:
+        # Sinch: "only for calls that originate from or terminate to PSTN or SIP networks".
+        raise ApiError(
+            400,
+            errors.INVALID_REQUEST,
+            f"Call domain {call.domain!r}: only PSTN and SIP calls can be managed",
+        )
+    action = svaml.action
+    if action is not None and action["name"] in UNPARK_ACTIONS and not call.parked:
+        raise ApiError(
+            400,
+            errors.INVALID_REQUEST,
+            f"action.name: {action['name']!r} only unparks a parked call",
+        )
 
 
 def _find_call(sim: Simulator, call_id: str) -> Call:

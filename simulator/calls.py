@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.svaml_rules import JsonObject, Svaml
+from simulator.svaml_rules import UNPARK_ACTIONS, JsonObject, Svaml
 
 # Call ids as the reference advises accepting them (§1.1); anchored for pydantic's search.
 CALL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
@@ -106,8 +106,9 @@ class Call:
                 self.end("MANAGERHANGUP", now_mono)
             elif name == "park":
                 self.parked = True
-            else:
-                # continue, or an ICE action used to unpark (allow_ice_actions_on_update).
+            elif name in UNPARK_ACTIONS:
+                # Sinch: unparking is a PATCH with the SVAML one would have answered the ICE
+                # with; `continue` is not an ICE action and leaves a parked call parked.
                 self.parked = False
         record = AppliedSvaml(endpoint, leg, now, svaml.instructions, svaml.action)
         self.applied.append(record)

@@ -22,7 +22,20 @@ def default_code(status: int) -> int:
     return status * 100
 
 
-def status_line(status: int) -> str:
+# Sinch's `status` is "<HTTP status> <error type>", e.g. "400 ParameterValidation" (its
+# errors page); the types below are those pages' names, the rest fall back to the reason.
+_ERROR_TYPES = {
+    PARAMETER_VALIDATION: "ParameterValidation",
+    40002: "MissingParameter",
+    INVALID_REQUEST: "InvalidRequest",
+    CALL_NOT_FOUND: "Not Found",
+}
+
+
+def status_line(status: int, code: int | None = None) -> str:
+    kind = _ERROR_TYPES.get(code) if code is not None else None
+    if kind is not None:
+        return f"{status} {kind}"
     try:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
@@ -32,7 +45,7 @@ def status_line(status: int) -> str:
 def error_body(status: int, code: int, message: str) -> bytes:
     return json.dumps(
         {
-            "status": status_line(status),
+            "status": status_line(status, code),
             "errorCode": code,
             "message": message,
             "reference": str(uuid.uuid4()),

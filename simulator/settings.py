@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from simulator.auth import decode_secret
+from simulator.calls import CALL_ID
 from simulator.faults import DropMode, ErrorStatuses, FaultConfig, Millis, Rate
 
 AuthScheme = Literal["basic", "signed"]
@@ -49,12 +50,14 @@ class Settings(BaseSettings):
         description="accepted Authorization schemes",
     )
     auto_create_calls: bool = Field(
-        True, description="create an unknown call on its first Calling API request"
-    )
-    allow_ice_actions_on_update: bool = Field(
         False,
-        description="also accept connectPstn/connectSip/connectMxp/connectConf/connectStream/"
-        "runMenu on E1 (the 2021 'unpark with ICE SVAML' flow the current SDKs do not model)",
+        description="create an unknown call on its first Calling API request (Sinch answers "
+        "404/40400; off by default, like Sinch)",
+    )
+    create_calls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="call ids to create at start and on reset, e.g. demo-1,demo-2 "
+        "(PSTN calls, ongoing)",
     )
     timestamp_skew_seconds: float = Field(
         600.0, gt=0, allow_inf_nan=False, description="largest accepted |now - x-timestamp|"
@@ -100,7 +103,15 @@ class Settings(BaseSettings):
         5.0, ge=0, allow_inf_nan=False, description="grace for in-flight requests on stop"
     )
 
-    @field_validator("auth_schemes", "error_statuses", mode="before")
+    @field_validator("create_calls")
+    @classmethod
+    def _call_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for call_id in value:
+            if not CALL_ID.fullmatch(call_id):
+                raise ValueError(f"call id {call_id[:40]!r} must match {CALL_ID.pattern}")
+        return value
+
+    @field_validator("auth_schemes", "error_statuses", "create_calls", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

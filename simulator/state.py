@@ -22,7 +22,6 @@ class RuntimeConfig(BaseModel):
     model_config = ADMIN_JSON
 
     auto_create_calls: bool
-    allow_ice_actions_on_update: bool
     auth_schemes: Annotated[frozenset[AuthScheme], Field(min_length=1)]
     timestamp_skew_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -30,7 +29,6 @@ class RuntimeConfig(BaseModel):
     def from_settings(cls, settings: Settings) -> RuntimeConfig:
         return cls(
             auto_create_calls=settings.auto_create_calls,
-            allow_ice_actions_on_update=settings.allow_ice_actions_on_update,
             auth_schemes=settings.auth_schemes,
             timestamp_skew_seconds=settings.timestamp_skew_seconds,
         )
@@ -61,7 +59,7 @@ class Simulator:
     def from_settings(
         cls, settings: Settings, log: structlog.typing.FilteringBoundLogger
     ) -> Simulator:
-        return cls(
+        simulator = cls(
             settings=settings,
             config=RuntimeConfig.from_settings(settings),
             auth=Authenticator(
@@ -74,6 +72,14 @@ class Simulator:
             log=log,
             log_each_request=settings.log_level == "DEBUG",
         )
+        simulator.create_start_calls()
+        return simulator
+
+    def create_start_calls(self) -> None:
+        """The calls named at start (SIM_CREATE_CALLS): what `make run`'s quick start uses."""
+        for call_id in self.settings.create_calls:
+            if self.calls.get(call_id) is None:
+                self.calls.create(call_id)
 
     def reset(self) -> None:
         """Back to the start-up state: no calls, empty log and stats, start-up faults/config."""
@@ -82,3 +88,4 @@ class Simulator:
         self.stats.reset()
         self.faults.config = self.settings.fault_config()
         self.config = RuntimeConfig.from_settings(self.settings)
+        self.create_start_calls()

@@ -1,29 +1,38 @@
-"""Commands: what other services send on the commands topic (contract-v1.md, "Commands").
+"""Commands: what other services send on the commands topic (docs/contract.md, "Commands").
 
-Strict models, one per `type`, discriminated on `type`; unknown fields are errors. Recording
-credentials are a secret: every echo of a command goes through `redacted()`.
+Strict models, one per `type`, discriminated on `type`; unknown fields are errors. The SVAML
+parts are svaml.py's (Sinch's definition); the typed commands add project choices on top
+(listed in docs/sinch-fidelity.md). Every echo of a command goes through `redacted()`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, field_validator, model_validator
 
 from service.domain import svaml
-from service.domain.paths import CALL_ID_PATTERN
-from service.domain.svaml import Leg, Locale
+from service.domain.paths import CALL_ID_PATTERN, call_path
+from service.domain.redaction import REDACTED as REDACTED  # re-exported for callers
+from service.domain.redaction import redact_command
+from service.domain.regions import SINCH_CALLING_HOST
+from service.domain.regions import Region as Region  # re-exported for callers
+from service.domain.svaml import Leg
 from service.domain.wire import Timestamp, WireModel
 
 COMMAND_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 MAX_METADATA_BYTES = 4096
-REDACTED = "***"
+# Project choices, stricter than Sinch (docs/sinch-fidelity.md, "Project limits").
+MAX_PLAY_IDS = 64
+Locale = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Dtmf = Annotated[str, StringConstraints(pattern=r"^[0-9#w]{1,64}$")]
 
 CommandId = Annotated[str, StringConstraints(pattern=COMMAND_ID_PATTERN)]
 CallId = Annotated[str, StringConstraints(pattern=CALL_ID_PATTERN)]
-Region = Literal["use1", "euc1", "sae1", "apse1", "apse2"]
 Then = Literal["continue", "hangup"]
+_CALL_RESOURCE_URL = re.compile(rf"https://(?P<host>{SINCH_CALLING_HOST})(?P<path>/[^?#]*)")
 
 
 class BaseCommand(WireModel):
@@ -32,6 +41,8 @@ class BaseCommand(WireModel):
     issued_at: Timestamp | None = None
     expires_at: Timestamp | None = None
     region: Region | None = None
+    # The URL Sinch gave for this call in its incoming-call event: its host serves the call.
+    call_resource_url: Annotated[str, StringConstraints(max_length=512)] | None = None
     snapshot: bool | None = None
     metadata: dict[str, Any] | None = None
 
@@ -44,9 +55,30 @@ class BaseCommand(WireModel):
                 raise ValueError(f"at most {MAX_METADATA_BYTES} bytes serialized (got {size})")
         return value
 
+    @model_validator(mode="after")
+    def _call_resource_url(self) -> Self:
+        url = self.call_resource_url
+        if url is None:
+            return self
+        match = _CALL_RESOURCE_URL.fullmatch(url)
+        if match is None:
+            raise ValueError(
+                "callResourceUrl: must be https://calling[-<region>].api.sinch.com/..."
+            )
+        if match["path"] != call_path(self.call_id):
+            raise ValueError(f"callResourceUrl: path must be {call_path(self.call_id)}")
+        return self
+
+    def resource_host(self) -> str | None:
+        """The host of `callResourceUrl`, e.g. `https://calling-euc1.api.sinch.com`."""
+        if self.call_resource_url is None:
+            return None
+        match = _CALL_RESOURCE_URL.fullmatch(self.call_resource_url)
+        return f"https://{match['host']}" if match else None
+
     def redacted(self) -> dict[str, Any]:
         """The command as JSON-ready data with secrets replaced by `***`."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return redact_command(self.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 class Hangup(BaseCommand):
@@ -55,25 +87,18 @@ class Hangup(BaseCommand):
 
 class Say(BaseCommand):
     type: Literal["say"]
-    text: Annotated[str, StringConstraints(min_length=1, max_length=600)]
-    locale: Locale
+    text: svaml.TtsText
+    locale: Locale  # a project choice: Sinch's default (en-US) is never assumed
     leg: Leg | None = None
     then: Then = "continue"
 
 
 class PlayFiles(BaseCommand):
     type: Literal["playFiles"]
-    ids: Annotated[list[str], Field(min_length=1, max_length=64)]
+    ids: Annotated[list[svaml.Prompt], Field(min_length=1, max_length=MAX_PLAY_IDS)]
     locale: Locale | None = None
     leg: Leg | None = None
     then: Then = "continue"
-
-    @field_validator("ids")
-    @classmethod
-    def _ids(cls, ids: list[str]) -> list[str]:
-        for item in ids:
-            svaml.check_prompt_id(item)
-        return ids
 
     @model_validator(mode="after")
     def _locale_for_tts(self) -> Self:
@@ -84,34 +109,36 @@ class PlayFiles(BaseCommand):
 
 class SendDtmf(BaseCommand):
     type: Literal["sendDtmf"]
-    value: svaml.Dtmf
+    value: Dtmf
 
 
 class Park(BaseCommand):
     type: Literal["park"]
-    intro_prompt: str | None = None
-    hold_prompt: str | None = None
+    intro_prompt: svaml.Prompt | None = None
+    hold_prompt: svaml.Prompt | None = None
     locale: Locale | None = None
-    max_duration: svaml.Duration | None = None
-
-    @field_validator("intro_prompt", "hold_prompt")
-    @classmethod
-    def _prompt(cls, value: str | None) -> str | None:
-        return svaml.check_tts_prompt(value)
+    max_duration: svaml.ParkDuration | None = None
 
 
 class Unpark(BaseCommand):
+    """Sinch: unparking is a PATCH with the SVAML one would have answered the ICE with."""
+
     type: Literal["unpark"]
+    action: svaml.UnparkAction
+    instructions: list[svaml.Instruction] | None = None
+
+    @model_validator(mode="after")
+    def _instructions(self) -> Self:
+        problems = svaml.instruction_violations(self.instructions, leg=False, field="instructions")
+        if problems:
+            raise ValueError("; ".join(problems))
+        svaml.check_cookies(self.instructions)
+        return self
 
 
 class StartRecording(BaseCommand):
     type: Literal["startRecording"]
-    options: svaml.RecordingOptions
-
-    def redacted(self) -> dict[str, Any]:
-        data = super().redacted()
-        data["options"]["credentials"] = REDACTED
-        return data
+    options: svaml.RecordingOptions | None = None
 
 
 class StopRecording(BaseCommand):
@@ -129,13 +156,6 @@ class RawSvaml(BaseCommand):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    def redacted(self) -> dict[str, Any]:
-        data = super().redacted()
-        for instruction in data["svaml"].get("instructions", []):
-            if instruction.get("name") == "startRecording":
-                instruction["options"]["credentials"] = REDACTED
-        return data
 
 
 class GetCallInfo(BaseCommand):

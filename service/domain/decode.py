@@ -63,7 +63,11 @@ class Rejection:
 
 
 def decode_command(
-    key: bytes | None, value: bytes | None, *, max_bytes: int
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    max_bytes: int,
+    tts_max_chars: int = svaml.DEFAULT_TTS_MAX_CHARS,
 ) -> Command | Rejection:
     size = len(value or b"")
     if size > max_bytes:
@@ -78,7 +82,9 @@ def decode_command(
         )
     try:
         # by_name=False: only the camelCase names of the contract; `command_id` is unknown
-        command = COMMAND.validate_json(value, by_name=False)
+        command = COMMAND.validate_json(
+            value, by_name=False, context={svaml.TTS_LIMIT: tts_max_chars}
+        )
     except ValidationError as error:
         return _explain(key, value, error)
     if key is not None and key != command.call_id.encode():

@@ -15,6 +15,7 @@ from service.domain import commands as c
 from service.domain import svaml
 from service.domain.commands import Command
 from service.domain.paths import call_path
+from service.domain.redaction import redact_svaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,35 +25,25 @@ class CallRequest:
     body: bytes
     region: str | None
     harmless: bool
+    # From the command's callResourceUrl: the host Sinch named for this call.
+    host: str | None = None
+    # Its action hangs the call up: "call not found" after a maybe-sent attempt means it worked.
+    ends_call: bool = False
 
-    def echo(self, command: Command) -> dict[str, Any]:
+    def echo(self) -> dict[str, Any]:
         """`method`, `path` and the SVAML `body` for the result, with secrets as `***`."""
-        body: Any = None
-        if self.body:
-            body = (
-                redact_body(json.loads(self.body))
-                if _has_secret(command)
-                else json.loads(self.body)
-            )
+        body = redact_svaml(json.loads(self.body)) if self.body else None
         return {"method": self.method, "path": self.path, "body": body}
-
-
-def _has_secret(command: Command) -> bool:
-    return isinstance(command, c.StartRecording | c.RawSvaml)
-
-
-def redact_body(body: Any) -> Any:
-    for instruction in body.get("instructions", []) if isinstance(body, dict) else []:
-        if instruction.get("name") == "startRecording":
-            instruction["options"]["credentials"] = c.REDACTED
-    return body
 
 
 def is_harmless(command: Command) -> bool:
     """Repeating it changes nothing the caller would notice."""
     match command:
-        case c.Hangup() | c.Unpark() | c.StopRecording() | c.GetCallInfo():
+        case c.Hangup() | c.StopRecording() | c.GetCallInfo():
             return True
+        case c.Unpark(action=action, instructions=instructions):
+            # Connecting twice would place a second leg; only a bare hangup is harmless.
+            return not instructions and action.name == "hangup"
         case c.RawSvaml(svaml=body):
             return not body.instructions and (
                 body.action is None or body.action.name in {"hangup", "continue"}
@@ -91,8 +82,8 @@ def svaml_body(command: Command) -> svaml.SvamlBody | None:
                     max_duration=command.max_duration,
                 )
             )
-        case c.Unpark():
-            return svaml.SvamlBody(action=svaml.Continue())
+        case c.Unpark(action=action, instructions=instructions):
+            return svaml.SvamlBody(instructions=instructions, action=action)
         case c.StartRecording(options=options):
             return svaml.SvamlBody(
                 instructions=[svaml.StartRecording(options=options)], action=svaml.Continue()
@@ -110,14 +101,28 @@ def plan(command: Command) -> CallRequest:
     """The request a command becomes: E1, E2 or E3 of the contract."""
     harmless = is_harmless(command)
     body = svaml_body(command)
+    host = command.resource_host()
     if body is None:
-        return CallRequest("GET", call_path(command.call_id), b"", command.region, harmless)
+        return CallRequest("GET", call_path(command.call_id), b"", command.region, harmless, host)
     leg = getattr(command, "leg", None)
     return CallRequest(
-        "PATCH", call_path(command.call_id, leg), body.to_bytes(), command.region, harmless
+        "PATCH",
+        call_path(command.call_id, leg),
+        body.to_bytes(),
+        command.region,
+        harmless,
+        host,
+        ends_call=body.action is not None and body.action.name == "hangup",
     )
 
 
-def read_call(call_id: str, region: str | None) -> CallRequest:
+def read_call(command: Command) -> CallRequest:
     """The GET that follows a successful command, for its snapshot."""
-    return CallRequest("GET", call_path(call_id), b"", region, harmless=True)
+    return CallRequest(
+        "GET",
+        call_path(command.call_id),
+        b"",
+        command.region,
+        harmless=True,
+        host=command.resource_host(),
+    )

@@ -6,7 +6,11 @@ The contract's rules ("Bounded retries"):
 - a request Sinch may already have processed (read timeout, 500, 502, 504, a dropped
   connection after sending) is retried only for harmless commands; the others only when Sinch
   cannot have acted on it (connection never opened, 429, 503);
-- a 404 ends the command at once (`call_not_found`).
+- a 404 "Call not found" (40400) ends the command at once (`call_not_found`), except for a
+  hangup whose earlier attempt may have reached Sinch: the call is gone because it worked;
+- any other 404 is a wrong path, host or proxy (`upstream_error`), never "call not found".
+
+Sinch's codes and where they are documented: docs/sinch-fidelity.md, "Errors".
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from service.domain.results import ErrorCode
 
 # 401 40101 is a stale x-timestamp: a fresh signature fixes it, Sinch did not act on it.
 STALE_TIMESTAMP = 40101
+CALL_NOT_FOUND = 40400
+# Credentials, whatever the HTTP status: 40004 "Application key is invalid" (a 400), 40108
+# invalid credentials, 40301 invalid authorization scheme.
+CREDENTIAL_CODES = frozenset({40004, 40108, 40301})
+ALREADY_ENDED = "call_already_ended"
 NOT_PROCESSED_STATUSES = frozenset({408, 429, 503})
 MAYBE_PROCESSED_STATUSES = frozenset({500, 502, 504})
 
@@ -36,9 +45,33 @@ class Decision:
     message: str = ""
     retryable: bool = False
     retry_after_s: float | None = None
+    # On success: something the caller should know (ALREADY_ENDED).
+    note: str | None = None
 
 
 SUCCESS = Decision(Verdict.SUCCESS)
+ENDED_BY_EARLIER_ATTEMPT = Decision(
+    Verdict.SUCCESS,
+    message="Sinch no longer knows the call: an earlier attempt that may have reached Sinch "
+    "hung it up",
+    note=ALREADY_ENDED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What earlier attempts of the same request tell about this answer."""
+
+    maybe_sent: bool = False  # an earlier attempt may have reached Sinch
+    resigned: bool = False  # a stale timestamp was already re-signed once
+
+
+def is_call_not_found(status: int, sinch_code: int | None, message: str | None) -> bool:
+    """Sinch's "Call not found" (404, 40400), told apart from any other 404 (a wrong path or a
+    proxy), which Sinch also answers with 40400 but names as a missing resource."""
+    if status != 404 or sinch_code != CALL_NOT_FOUND:
+        return False
+    return message is None or "resource" not in message.lower()
 
 
 def _transient(code: ErrorCode, message: str, retry_after_s: float | None = None) -> Decision:
@@ -54,18 +87,33 @@ def judge_response(
     sinch_code: int | None,
     *,
     harmless: bool,
-    attempt: int,
     retry_after_s: float | None,
+    message: str | None = None,
+    ends_call: bool = False,
+    history: History = History(),
 ) -> Decision:
-    """What an HTTP answer means: success, a retry, or the command's final failure."""
+    """What an HTTP answer means: success, a retry, or the command's final failure.
+
+    `ends_call`: the request hangs the call up, so a "call not found" after an attempt that
+    may have reached Sinch means it worked.
+    """
     if 200 <= status < 300:
         return SUCCESS
-    if status == 404:
+    if is_call_not_found(status, sinch_code, message):
+        if ends_call and history.maybe_sent:
+            return ENDED_BY_EARLIER_ATTEMPT
         return _final(
             ErrorCode.CALL_NOT_FOUND, "Sinch does not know the call (ended, or wrong id or region)"
         )
+    if status == 404:
+        return _final(
+            ErrorCode.UPSTREAM_ERROR,
+            "Sinch answered 404 without 'call not found' (a wrong path, host or proxy)",
+        )
+    if sinch_code in CREDENTIAL_CODES:
+        return _final(ErrorCode.UNAUTHORIZED, f"Sinch rejected the credentials ({sinch_code})")
     if status == 401:
-        if sinch_code == STALE_TIMESTAMP and attempt == 1:
+        if sinch_code == STALE_TIMESTAMP and not history.resigned:
             return _transient(
                 ErrorCode.UNAUTHORIZED, "Sinch found the request timestamp stale; re-signed"
             )

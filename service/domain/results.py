@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from pydantic.alias_generators import to_camel
 
-from service.domain.wire import Timestamp, format_timestamp
+from service.domain.wire import JsonModel, Timestamp, format_timestamp
 
 
 class Outcome(StrEnum):
@@ -44,11 +44,7 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-
-class ErrorInfo(_Out):
+class ErrorInfo(JsonModel):
     code: ErrorCode
     message: str
     retryable: bool = False
@@ -56,19 +52,19 @@ class ErrorInfo(_Out):
     sinch_reference: str | None = None
 
 
-class RequestEcho(_Out):
+class RequestEcho(JsonModel):
     method: Literal["GET", "PATCH"]
     path: str
     body: Any = None
 
 
-class Source(_Out):
+class Source(JsonModel):
     topic: str
     partition: int
     offset: int
 
 
-class Result(_Out):
+class Result(JsonModel):
     command_id: str | None
     call_id: str | None
     type: str | None
@@ -77,6 +73,9 @@ class Result(_Out):
     attempts: int = 0
     http_status: int | None = None
     error: ErrorInfo | None = None
+    # On success, something to know: "call_already_ended" (a retried hangup met "call not
+    # found" after an earlier attempt that may have hung the call up).
+    note: str | None = None
     request: RequestEcho | None = None
     received_at: Timestamp
     completed_at: Timestamp
@@ -84,21 +83,18 @@ class Result(_Out):
     source: Source
     metadata: dict[str, Any] | None = None
 
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
 
-
-class Party(_Out):
+class Party(JsonModel):
     type: str | None = None
     endpoint: str | None = None
 
 
-class Money(_Out):
+class Money(JsonModel):
     currency_id: str | None = None
     amount: float | None = None
 
 
-class CallState(_Out):
+class CallState(JsonModel):
     """The call as Sinch reports it, normalized; unknown values kept as text, never an error."""
 
     from_: Party | None = None
@@ -120,14 +116,11 @@ class CallState(_Out):
     )
 
 
-class Snapshot(_Out):
+class Snapshot(JsonModel):
     call_id: str
     observed_at: Timestamp
     command_id: str | None
     call: CallState
-
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
 
 
 def _text(value: Any) -> str | None:

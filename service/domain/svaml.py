@@ -1,47 +1,138 @@
 """SVAML, Sinch's call-control language: typed instructions and actions, and endpoint rules.
 
-Pure: no Kafka, no HTTP. Models follow ../shared/reference/sinch-calling-api.md §2; bodies are
-serialized once, camelCase, with absent fields left out (never `null`).
+Pure: no Kafka, no HTTP. Every rule here is listed with its source in docs/sinch-fidelity.md.
+The models follow Sinch's OpenAPI definition (the models generated from it in Sinch's SDKs):
+a field is required only where Sinch requires it, and a limit exists only where Sinch documents
+one. The typed commands (commands.py) add their own, stricter project choices on top.
 
-Which parts each endpoint takes (§2.4):
-- E1 `PATCH /calls/id/{callId}`: actions hangup, continue, park; any instruction but answer.
+Bodies are serialized once, camelCase, with absent fields left out (never `null`).
+
+Which parts each endpoint takes:
+- E1 `PATCH /calls/id/{callId}`: actions hangup, continue, park, and the incoming-call (ICE)
+  actions that unpark a parked call; any instruction but answer.
 - E3 `PATCH /calls/id/{callId}/leg/{leg}`: instructions say and playFiles; actions continue, hangup.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
 from service.domain.wire import WireModel
 
-MAX_DURATION_S = 14_400
-# fullmatch, not match: `$` would let a trailing newline through. `#href[...]` holds a URL.
-_PROMPT_ID = re.compile(r"#tts\[.+\]|#ssml\[.+\]|#href\[https?://\S+\]|https?://\S+", re.DOTALL)
-_TTS_PROMPT = re.compile(r"#tts\[.+\]|#ssml\[.+\]", re.DOTALL)
+# Sinch: "Default maximum length is 600 characters. To change this limit, please contact
+# support" (say); the same default for text-to-speech in prompts. Raised per deployment by
+# passing {TTS_LIMIT: n} as the validation context (CALLCTL_TTS_MAX_CHARS).
+DEFAULT_TTS_MAX_CHARS = 600
+TTS_LIMIT = "tts_max_chars"
+CONNECT_MAX_DURATION_S = 14_400  # connectPstn, connectSip, connectStream
+PARK_MAX_DURATION_S = 600
+COOKIE_MAX_BYTES = 1024  # keys and values together, per body
+CONFERENCE_ID_MAX_CHARS = 64
 
-Locale = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Dtmf = Annotated[str, StringConstraints(pattern=r"^[0-9#w]{1,64}$")]
-Duration = Annotated[int, Field(ge=1, le=MAX_DURATION_S)]
-Leg = Literal["caller", "callee", "both"]
+_URL = re.compile(r"https?://\S+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def tts_limit(info: ValidationInfo | None) -> int:
+    context = info.context if info is not None else None
+    if isinstance(context, Mapping):
+        limit = context.get(TTS_LIMIT)
+        if isinstance(limit, int) and limit > 0:
+            return limit
+    return DEFAULT_TTS_MAX_CHARS
+
+
+def split_prompts(value: str) -> list[str]:
+    """A prompt's `;`-separated parts; a `;` inside `#tts[...]` brackets does not split."""
+    parts: list[str] = []
+    depth = start = 0
+    for index, char in enumerate(value):
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+        elif char == ";" and depth == 0:
+            parts.append(value[start:index])
+            start = index + 1
+    parts.append(value[start:])
+    return parts
+
+
+def _bracketed(part: str, tag: str) -> str | None:
+    """The text inside `#tag[...]`, or None when `part` is not in that form."""
+    prefix = f"#{tag}["
+    if part.startswith(prefix) and part.endswith("]"):
+        return part[len(prefix) : -1]
+    return None
+
+
+def check_prompt_part(part: str, max_tts: int) -> None:
+    """One prompt: `#tts[text]`, `#ssml[...]`, `#href[url]`, a URL or a pre-recorded name."""
+    if not part:
+        raise ValueError("a prompt must not be empty")
+    if (text := _bracketed(part, "tts")) is not None:
+        if not text:
+            raise ValueError("#tts[...] must hold text")
+        if len(text) > max_tts:
+            raise ValueError(f"#tts[...] text: at most {max_tts} characters (got {len(text)})")
+        return
+    if (text := _bracketed(part, "ssml")) is not None:
+        if not text:
+            raise ValueError("#ssml[...] must hold SSML")
+        return
+    if (url := _bracketed(part, "href")) is not None:
+        if not _URL.fullmatch(url):
+            raise ValueError("#href[...] must hold an http(s) URL")
+        return
+    if part.startswith("#"):
+        raise ValueError(
+            "a prompt starting with # must be #tts[...], #ssml[...] or #href[url] "
+            "(anything else is a URL or the name of a pre-recorded prompt)"
+        )
+    if _CONTROL.search(part):
+        raise ValueError("a prompt must not contain control characters")
+
+
+def check_prompt(value: str, info: ValidationInfo) -> str:
+    """A prompt string: one or more `;`-separated prompts, each checked."""
+    max_tts = tts_limit(info)
+    for part in split_prompts(value):
+        # Spaces around a `;` are layout; any other whitespace is part of the prompt.
+        check_prompt_part(part.strip(" "), max_tts)
+    return value
+
+
+def check_tts_text(value: str, info: ValidationInfo) -> str:
+    limit = tts_limit(info)
+    if len(value) > limit:
+        raise ValueError(f"at most {limit} characters (got {len(value)})")
+    return value
 
 
 def needs_locale(ids: list[str]) -> bool:
-    return any(i.startswith(("#tts[", "#ssml[")) for i in ids)
+    parts = (part.strip(" ") for item in ids for part in split_prompts(item))
+    return any(part.startswith(("#tts[", "#ssml[")) for part in parts)
 
 
-def check_prompt_id(value: str) -> str:
-    if not _PROMPT_ID.fullmatch(value):
-        raise ValueError("must be an http(s) URL, #tts[...], #ssml[...] or #href[...]")
-    return value
-
-
-def check_tts_prompt(value: str | None) -> str | None:
-    if value is not None and not _TTS_PROMPT.fullmatch(value):
-        raise ValueError("must be #tts[...] or #ssml[...]")
-    return value
+Prompt = Annotated[str, AfterValidator(check_prompt)]
+TtsText = Annotated[str, StringConstraints(min_length=1), AfterValidator(check_tts_text)]
+Locale = Annotated[str, StringConstraints(min_length=1)]
+# Sinch: digits, # and w (a 500 ms pause); no length is documented.
+Dtmf = Annotated[str, StringConstraints(pattern=r"^[0-9#w]+$")]
+ConnectDuration = Annotated[int, Field(ge=1, le=CONNECT_MAX_DURATION_S)]
+ParkDuration = Annotated[int, Field(ge=1, le=PARK_MAX_DURATION_S)]
+Count = Annotated[int, Field(ge=0)]
+Leg = Literal["caller", "callee", "both"]
 
 
 class Svaml(WireModel):
@@ -53,15 +144,8 @@ class Svaml(WireModel):
 
 class PlayFiles(Svaml):
     name: Literal["playFiles"] = "playFiles"
-    ids: Annotated[list[str], Field(min_length=1, max_length=64)]
+    ids: Annotated[list[Prompt], Field(min_length=1)]
     locale: Locale | None = None
-
-    @field_validator("ids")
-    @classmethod
-    def _ids(cls, ids: list[str]) -> list[str]:
-        for item in ids:
-            check_prompt_id(item)
-        return ids
 
     @model_validator(mode="after")
     def _locale_for_tts(self) -> Self:
@@ -72,19 +156,22 @@ class PlayFiles(Svaml):
 
 class Say(Svaml):
     name: Literal["say"] = "say"
-    text: Annotated[str, StringConstraints(min_length=1, max_length=600)]
-    locale: Locale
+    text: TtsText | None = None
+    locale: Locale | None = None
 
 
 class SendDtmf(Svaml):
     name: Literal["sendDtmf"] = "sendDtmf"
-    value: Dtmf
+    value: Dtmf | None = None
 
 
 class SetCookie(Svaml):
     name: Literal["setCookie"] = "setCookie"
-    key: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    value: Annotated[str, StringConstraints(max_length=1024)]
+    key: str | None = None
+    value: str | None = None
+
+    def size(self) -> int:
+        return len((self.key or "").encode()) + len((self.value or "").encode())
 
 
 class Answer(Svaml):
@@ -97,19 +184,21 @@ class TranscriptionOptions(WireModel):
 
 
 class RecordingOptions(WireModel):
-    destination_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    """Sinch's OpenAPI requires none of these (recording to Sinch's own storage)."""
+
+    destination_url: Annotated[str, StringConstraints(min_length=1)] | None = None
     # A secret: kept out of repr, and replaced by "***" wherever a command is echoed.
-    credentials: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
-        repr=False
+    credentials: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None, repr=False
     )
-    format: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+    format: Annotated[str, StringConstraints(min_length=1)] | None = None
     notification_events: bool | None = None
     transcription_options: TranscriptionOptions | None = None
 
 
 class StartRecording(Svaml):
     name: Literal["startRecording"] = "startRecording"
-    options: RecordingOptions
+    options: RecordingOptions | None = None
 
 
 class StopRecording(Svaml):
@@ -139,68 +228,71 @@ class Amd(WireModel):
 
 class ConnectPstn(Svaml):
     name: Literal["connectPstn"] = "connectPstn"
-    number: Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,20}$")] | None = None
+    # E.164 with its plus (Sinch's 40005 is "number missing leading plus").
+    number: Annotated[str, StringConstraints(pattern=r"^\+[0-9]{1,15}$")] | None = None
     locale: Locale | None = None
-    max_duration: Duration | None = None
-    dial_timeout: Annotated[int, Field(ge=1, le=MAX_DURATION_S)] | None = None
-    cli: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    max_duration: ConnectDuration | None = None
+    dial_timeout: Annotated[int, Field(ge=1)] | None = None
+    cli: Annotated[str, StringConstraints(min_length=1)] | None = None
     suppress_callbacks: bool | None = None
     dtmf: Dtmf | None = None
-    indications: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
+    # Sinch lists ringback countries, but its own SDK fixture sends other values: open.
+    indications: Annotated[str, StringConstraints(min_length=1)] | None = None
     amd: Amd | None = None
 
 
-class MxpDestination(WireModel):
-    type: Literal["username", "Username"]
-    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+class Destination(WireModel):
+    type: Annotated[str, StringConstraints(min_length=1)] | None = None
+    endpoint: Annotated[str, StringConstraints(min_length=1)]
 
 
 class CallHeader(WireModel):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    value: Annotated[str, StringConstraints(max_length=1024)]
+    key: str | None = None
+    value: str | None = None
 
 
 class ConnectMxp(Svaml):
     name: Literal["connectMxp"] = "connectMxp"
-    destination: MxpDestination | None = None
+    destination: Destination | None = None
+    # Sinch's OpenAPI spells it `callheaders`, its newer SDKs and pages `callHeaders`: either
+    # is taken and sent on as written.
     call_headers: list[CallHeader] | None = None
+    callheaders: list[CallHeader] | None = None
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> Self:
+        if self.call_headers is not None and self.callheaders is not None:
+            raise ValueError("callHeaders and callheaders: give one of them, not both")
+        return self
 
 
 MusicOnHold = Literal["ring", "music1", "music2", "music3"]
 
 
 class ConferenceDtmfOptions(WireModel):
-    mode: Literal["ignore", "forward", "detect"]
-    max_digits: Annotated[int, Field(ge=1, le=64)] | None = None
-    timeout_mills: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    mode: Literal["ignore", "forward", "detect"] | None = None
+    max_digits: Count | None = None
+    timeout_mills: Count | None = None
 
 
 class ConnectConf(Svaml):
     name: Literal["connectConf"] = "connectConf"
-    conference_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    conference_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=CONFERENCE_ID_MAX_CHARS)
+    ]
     conference_dtmf_options: ConferenceDtmfOptions | None = None
     moh: MusicOnHold | None = None
 
 
-class SipDestination(WireModel):
-    type: Literal["sip", "Sip", "SIP"]
-    endpoint: Annotated[str, StringConstraints(min_length=3, max_length=512)]
-
-
 class ConnectSip(Svaml):
     name: Literal["connectSip"] = "connectSip"
-    destination: SipDestination
-    max_duration: Duration | None = None
-    cli: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    destination: Destination
+    max_duration: ConnectDuration | None = None
+    cli: Annotated[str, StringConstraints(min_length=1)] | None = None
     transport: Annotated[str, StringConstraints(pattern=r"^(?i:udp|tcp|tls)$")] | None = None
     suppress_callbacks: bool | None = None
     call_headers: list[CallHeader] | None = None
     moh: MusicOnHold | None = None
-
-
-class StreamDestination(WireModel):
-    type: Literal["Websocket", "websocket"]
-    endpoint: Annotated[str, StringConstraints(pattern=r"^wss?://\S+$")]
 
 
 class StreamingOptions(WireModel):
@@ -210,25 +302,29 @@ class StreamingOptions(WireModel):
 
 class ConnectStream(Svaml):
     name: Literal["connectStream"] = "connectStream"
-    destination: StreamDestination
+    destination: Destination
     streaming_options: StreamingOptions | None = None
-    max_duration: Duration | None = None
+    max_duration: ConnectDuration | None = None
     call_headers: list[CallHeader] | None = None
 
 
+MENU_ACTION = r"^(menu\s*\(\s*[^()\s][^()]*\)|return(\s*\([^()]*\))?)$"
+
+
 class MenuOption(WireModel):
-    dtmf: Annotated[str, StringConstraints(pattern=r"^[0-9#*w]{1,16}$")]
-    action: Annotated[str, StringConstraints(pattern=r"^(menu|return)\(.+\)$")]
+    # A string in Sinch's OpenAPI, a number in its own examples: both are taken.
+    dtmf: Annotated[str, StringConstraints(pattern=r"^[0-9#*w]+$")] | Annotated[int, Field(ge=0)]
+    action: Annotated[str, StringConstraints(pattern=MENU_ACTION)]
 
 
 class Menu(WireModel):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    main_prompt: str | None = None
-    repeat_prompt: str | None = None
-    repeats: Annotated[int, Field(ge=0, le=100)] | None = None
-    max_digits: Annotated[int, Field(ge=1, le=64)] | None = None
-    timeout_mills: Annotated[int, Field(ge=0, le=600_000)] | None = None
-    max_timeout_mills: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    id: Annotated[str, StringConstraints(min_length=1)]
+    main_prompt: Prompt | None = None
+    repeat_prompt: Prompt | None = None
+    repeats: Count | None = None
+    max_digits: Count | None = None
+    timeout_mills: Count | None = None
+    max_timeout_mills: Count | None = None
     options: list[MenuOption] | None = None
 
 
@@ -241,9 +337,7 @@ class RunMenu(Svaml):
     menus: list[Menu] | None = None
 
     @model_validator(mode="after")
-    def _menus(self) -> Self:
-        if self.menus is not None and [m.id for m in self.menus].count("main") != 1:
-            raise ValueError("menus: exactly one menu must have id 'main'")
+    def _voice_locale(self) -> Self:
         if self.enable_voice and self.locale is None:
             raise ValueError("locale: required when enableVoice is true")
         return self
@@ -252,14 +346,9 @@ class RunMenu(Svaml):
 class Park(Svaml):
     name: Literal["park"] = "park"
     locale: Locale | None = None
-    intro_prompt: str | None = None
-    hold_prompt: str | None = None
-    max_duration: Duration | None = None
-
-    @field_validator("intro_prompt", "hold_prompt")
-    @classmethod
-    def _prompt(cls, value: str | None) -> str | None:
-        return check_tts_prompt(value)
+    intro_prompt: Prompt | None = None
+    hold_prompt: Prompt | None = None
+    max_duration: ParkDuration | None = None
 
 
 Action = Annotated[
@@ -274,37 +363,65 @@ Action = Annotated[
     | Park,
     Field(discriminator="name"),
 ]
+# What a parked call may be unparked with: the answer one would have given its ICE.
+UnparkAction = Annotated[
+    ConnectPstn | ConnectSip | ConnectConf | ConnectMxp | RunMenu | Hangup,
+    Field(discriminator="name"),
+]
+
+
+def check_cookies(instructions: list[Instruction] | None) -> None:
+    total = sum(i.size() for i in instructions or () if isinstance(i, SetCookie))
+    if total > COOKIE_MAX_BYTES:
+        raise ValueError(
+            f"setCookie: keys and values together at most {COOKIE_MAX_BYTES} bytes (got {total})"
+        )
 
 
 class SvamlBody(WireModel):
-    """`{instructions?, action?}`: what the PATCH endpoints take."""
+    """`{instructions?, action?}`: what the PATCH endpoints take.
+
+    Sinch: instructions "must always accompany an action and will not work standalone".
+    An empty body `{}` is taken (Sinch's OpenAPI makes both fields optional).
+    """
 
     instructions: list[Instruction] | None = None
     action: Action | None = None
 
-    def to_bytes(self) -> bytes:
-        """Compact JSON, absent fields left out: these exact bytes are signed and sent."""
-        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
+    @model_validator(mode="after")
+    def _action_with_instructions(self) -> Self:
+        if self.instructions and self.action is None:
+            raise ValueError("action: required when instructions are sent")
+        check_cookies(self.instructions)
+        return self
 
 
-CALL_ACTIONS = frozenset({"hangup", "continue", "park"})
+UNPARK_ACTIONS = frozenset({"connectPstn", "connectSip", "connectConf", "connectMxp", "runMenu"})
+CALL_ACTIONS = frozenset({"hangup", "continue", "park"}) | UNPARK_ACTIONS
 LEG_ACTIONS = frozenset({"hangup", "continue"})
 LEG_INSTRUCTIONS = frozenset({"say", "playFiles"})
 CALL_FORBIDDEN_INSTRUCTIONS = frozenset({"answer"})
 
 
-def endpoint_violations(body: SvamlBody, *, leg: bool) -> list[str]:
-    """Each reason the body is not allowed on its endpoint, naming the field (§2.4)."""
-    problems = []
+def instruction_violations(
+    instructions: list[Instruction] | None, *, leg: bool, field: str
+) -> list[str]:
+    """Each instruction its endpoint does not take, naming the field."""
     endpoint = "the per-leg endpoint" if leg else "an in-progress call"
-    for index, instruction in enumerate(body.instructions or []):
+    problems = []
+    for index, instruction in enumerate(instructions or ()):
         name = instruction.name
         allowed = name in LEG_INSTRUCTIONS if leg else name not in CALL_FORBIDDEN_INSTRUCTIONS
         if not allowed:
-            problems.append(
-                f"svaml.instructions[{index}].name: '{name}' is not allowed on {endpoint}"
-            )
+            problems.append(f"{field}[{index}].name: '{name}' is not allowed on {endpoint}")
+    return problems
+
+
+def endpoint_violations(body: SvamlBody, *, leg: bool) -> list[str]:
+    """Each reason the body is not allowed on its endpoint, naming the field."""
+    problems = instruction_violations(body.instructions, leg=leg, field="svaml.instructions")
     if body.action is not None:
+        endpoint = "the per-leg endpoint" if leg else "an in-progress call"
         allowed_actions = LEG_ACTIONS if leg else CALL_ACTIONS
         if body.action.name not in allowed_actions:
             problems.append(
@@ -312,6 +429,3 @@ def endpoint_violations(body: SvamlBody, *, leg: bool) -> list[str]:
                 f"(allowed: {', '.join(sorted(allowed_actions))})"
             )
     return problems
-
-
-SVAML_BODY = TypeAdapter(SvamlBody)

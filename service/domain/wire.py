@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
@@ -39,9 +39,25 @@ Timestamp = Annotated[
 ]
 
 
-class WireModel(BaseModel):
+class JsonModel(BaseModel):
+    """Base of every message the service reads or writes: camelCase JSON, one `to_bytes()`.
+
+    Published records keep every field, `null` included (consumers rely on the shape); SVAML
+    sent to Sinch leaves absent fields out (`OMIT_NONE`), as Sinch's SDKs do.
+    """
+
+    OMIT_NONE: ClassVar[bool] = False
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON by alias: these exact bytes are published, or signed and sent."""
+        return self.model_dump_json(by_alias=True, exclude_none=self.OMIT_NONE).encode()
+
+
+class WireModel(JsonModel):
     """Strict camelCase model: unknown fields are errors, so a misspelt field fails loudly."""
 
+    OMIT_NONE = True
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -17,7 +17,16 @@ import structlog
 from service.domain import plan as planning
 from service.domain.commands import Command, GetCallInfo
 from service.domain.plan import CallRequest
-from service.domain.policy import Backoff, Decision, Verdict, judge_response, judge_transport
+from service.domain.policy import (
+    MAYBE_PROCESSED_STATUSES,
+    STALE_TIMESTAMP,
+    Backoff,
+    Decision,
+    History,
+    Verdict,
+    judge_response,
+    judge_transport,
+)
 from service.domain.results import CallState, ErrorCode, ErrorInfo, Outcome, normalize_call
 from service.domain.wire import utc_now
 from service.ops.metrics import Metrics
@@ -32,6 +41,12 @@ from service.sinch import (
 
 log = structlog.get_logger(logger_name="service.flow.executor")
 
+GET_CALL_INFO_LIMIT = (
+    "Sinch has no call information for this call: it ended, the id or region is wrong, or it "
+    "is not a call from an in-app client to PSTN or SIP (the only calls Sinch documents "
+    "call information for)"
+)
+
 Wait = Callable[[float], Awaitable[None]]
 
 
@@ -42,6 +57,8 @@ class Execution:
     http_status: int | None
     error: ErrorInfo | None
     call: CallState | None = None
+    # On success: something the caller should know (policy.ALREADY_ENDED).
+    note: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,6 +66,7 @@ class _Attempts:
     count: int = 0
     status: int | None = None
     response: SinchResponse | None = None
+    history: History = field(default_factory=History)
 
 
 class Executor:
@@ -84,34 +102,37 @@ class Executor:
         decision = await self._send(request, command.expires_at, attempts, wait, trace)
         if decision.verdict is not Verdict.SUCCESS:
             assert decision.code is not None
-            error = self._error_info(decision, attempts.response)
+            error = self._error_info(decision, attempts.response, command)
             return Execution(Outcome.FAILED, attempts.count, attempts.status, error)
         call = None
         if isinstance(command, GetCallInfo):
             call = normalize_call(_json(attempts.response))
-        elif snapshot:
+        elif snapshot and decision.note is None:
             call = await self._read_call(command, wait, trace)
-        return Execution(Outcome.SUCCEEDED, attempts.count, attempts.status, None, call)
+        return Execution(
+            Outcome.SUCCEEDED, attempts.count, attempts.status, None, call, decision.note
+        )
 
     async def _read_call(
         self, command: Command, wait: Wait, trace: CommandTrace | None
     ) -> CallState | None:
-        """The snapshot after a successful command: best effort, it never fails the command."""
+        """The snapshot after a successful command: best effort, it never fails the command.
+
+        Sinch documents the read only for calls from an in-app client to PSTN or SIP; for other
+        calls it may answer 404 although the call goes on, so a 404 here says nothing."""
         attempts = _Attempts()
         decision = await self._send(
-            planning.read_call(command.call_id, command.region),
-            command.expires_at,
-            attempts,
-            wait,
-            trace,
+            planning.read_call(command), command.expires_at, attempts, wait, trace
         )
         if decision.verdict is Verdict.SUCCESS:
             return normalize_call(_json(attempts.response))
         log.warning(
-            "snapshot_read_failed",
+            "snapshot_unavailable",
             call_id=command.call_id,
-            error=decision.code,
             http_status=attempts.status,
+            reason="Sinch has no call information for it"
+            if attempts.status == 404
+            else decision.code,
         )
         return None
 
@@ -139,17 +160,25 @@ class Executor:
                 )
                 attempts.status, attempts.response = None, None
                 self._metrics.sinch_responses.labels("none").inc()
+                maybe_sent = error.request_sent
             else:
                 self._metrics.sinch_responses.labels(str(response.status_code)).inc()
                 attempts.status, attempts.response = response.status_code, response
-                sinch_code = response.error.error_code if response.error else None
+                body = response.error
                 decision = judge_response(
                     response.status_code,
-                    sinch_code,
+                    body.error_code if body else None,
                     harmless=request.harmless,
-                    attempt=attempts.count,
                     retry_after_s=response.retry_after_seconds,
+                    message=body.message if body else None,
+                    ends_call=request.ends_call,
+                    history=attempts.history,
                 )
+                maybe_sent = response.status_code in MAYBE_PROCESSED_STATUSES
+                if body is not None and body.error_code == STALE_TIMESTAMP:
+                    attempts.history = replace(attempts.history, resigned=True)
+            if maybe_sent:
+                attempts.history = replace(attempts.history, maybe_sent=True)
             self._metrics.sinch_latency.labels(request.method).observe(
                 time.perf_counter() - started
             )
@@ -170,11 +199,13 @@ class Executor:
 
     async def _attempt(self, request: CallRequest, trace: CommandTrace | None) -> SinchResponse:
         if trace is None:
-            outgoing = SinchRequest(request.method, request.path, request.body, request.region)
+            outgoing = SinchRequest(
+                request.method, request.path, request.body, request.region, request.host
+            )
             return await self._sinch.send(outgoing)
         with trace.attempt(request.method, request.path) as headers:
             outgoing = SinchRequest(
-                request.method, request.path, request.body, request.region, headers
+                request.method, request.path, request.body, request.region, request.host, headers
             )
             response = await self._sinch.send(outgoing)
             current_span().set_attribute("http.response.status_code", response.status_code)
@@ -193,9 +224,13 @@ class Executor:
         return delay
 
     @staticmethod
-    def _error_info(decision: Decision, response: SinchResponse | None) -> ErrorInfo:
+    def _error_info(
+        decision: Decision, response: SinchResponse | None, command: Command
+    ) -> ErrorInfo:
         body = response.error if response is not None else None
         message = decision.message
+        if isinstance(command, GetCallInfo) and decision.code is ErrorCode.CALL_NOT_FOUND:
+            message = GET_CALL_INFO_LIMIT
         if body is not None and body.message:
             message = f"{message}: {body.message}"
         return ErrorInfo(

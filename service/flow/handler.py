@@ -36,6 +36,7 @@ from service.domain.results import (
     Snapshot,
     Source,
 )
+from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
 from service.flow.executor import Execution, Executor
 from service.idempotency.store import ClaimKind, IdempotencyStore, fingerprint
@@ -52,6 +53,10 @@ class HandlerConfig:
     topics: TopicSettings
     max_command_bytes: int
     snapshot_default: bool
+    # Command types that never read a snapshot, whatever the command says (Sinch may answer
+    # 404 for calls it has no call information for).
+    snapshot_off_types: frozenset[str] = frozenset()
+    tts_max_chars: int = DEFAULT_TTS_MAX_CHARS
 
 
 class CommandHandler:
@@ -105,7 +110,12 @@ class CommandHandler:
         """The one result of a record (and its snapshot or dead letter)."""
         started = time.perf_counter()
         received_at = self._clock()
-        decoded = decode_command(record.key, record.value, max_bytes=self._config.max_command_bytes)
+        decoded = decode_command(
+            record.key,
+            record.value,
+            max_bytes=self._config.max_command_bytes,
+            tts_max_chars=self._config.tts_max_chars,
+        )
         if isinstance(decoded, Rejection):
             return self._rejected(record, decoded, received_at, started), None, decoded
         command = decoded
@@ -167,7 +177,12 @@ class CommandHandler:
         """A bug, not bad input: answer with `internal_error` rather than stall the partition.
         Returns whether the record got its result (else it stays pending and is read again)."""
         now = self._clock()
-        decoded = decode_command(record.key, record.value, max_bytes=self._config.max_command_bytes)
+        decoded = decode_command(
+            record.key,
+            record.value,
+            max_bytes=self._config.max_command_bytes,
+            tts_max_chars=self._config.tts_max_chars,
+        )
         command = decoded if not isinstance(decoded, Rejection) else None
         result = Result(
             command_id=command.command_id if command else None,
@@ -216,7 +231,7 @@ class CommandHandler:
             )
         snapshot = (
             command.snapshot if command.snapshot is not None else self._config.snapshot_default
-        )
+        ) and command.type not in self._config.snapshot_off_types
         slot.phase = Phase.EXECUTING
         try:
             return await self._executor.run(
@@ -272,7 +287,8 @@ class CommandHandler:
             attempts=execution.attempts,
             http_status=execution.http_status,
             error=execution.error,
-            request=RequestEcho(**request.echo(command)) if execution.attempts else None,
+            note=execution.note,
+            request=RequestEcho(**request.echo()) if execution.attempts else None,
             received_at=received_at,
             completed_at=self._clock(),
             duration_ms=self._elapsed_ms(started),

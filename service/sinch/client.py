@@ -45,10 +45,11 @@ from service.sinch.errors import (
     transport_error_from,
 )
 from service.sinch.hosts import (
-    DEFAULT_REGIONAL_TEMPLATE,
     GLOBAL_BASE_URL,
     REGIONS,
     base_url_for,
+    default_regional_template,
+    is_sinch_calling_host,
     validate_base_url,
 )
 
@@ -84,6 +85,8 @@ class SinchRequest:
     path: str
     body: bytes = b""
     region: str | None = None
+    # The host Sinch named for the call (callResourceUrl); checked, used when talking to Sinch.
+    host: str | None = None
     # Propagation headers (W3C traceparent); they never override auth or content headers.
     trace_headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,6 +105,10 @@ class SinchRequest:
         if any(segment in (".", "..") for segment in self.path.split("/")):
             # httpx removes dot segments, which would make the sent path differ from the signed.
             raise ValueError(f"path must not contain dot segments, got {self.path[:80]!r}")
+        if self.host is not None and not (
+            is_sinch_calling_host(self.host) and validate_base_url(self.host) == self.host
+        ):
+            raise ValueError(f"host must be a Sinch calling host, got {self.host[:80]!r}")
         if self.region is not None and self.region not in REGIONS:
             raise ValueError(
                 f"unknown Sinch region {self.region[:20]!r}; expected one of {REGIONS}"
@@ -299,8 +306,12 @@ class SinchClient:
         if max_response_bytes < 1:
             raise ValueError(f"max_response_bytes must be at least 1, got {max_response_bytes!r}")
         if regional_url_template is _DEFAULT_TEMPLATE:
-            is_global = validate_base_url(base_url) == GLOBAL_BASE_URL
-            regional_url_template = DEFAULT_REGIONAL_TEMPLATE if is_global else None
+            regional_url_template = default_regional_template(validate_base_url(base_url))
+        # Hosts Sinch names (callResourceUrl) are used only when talking to Sinch itself: a
+        # simulator or an egress proxy takes every call, as it takes every region.
+        self._sinch_hosts = regional_url_template is not None and is_sinch_calling_host(
+            regional_url_template.format(region="use1")
+        )
         self._http = http
         self._auth = auth
         self._max_response_bytes = max_response_bytes
@@ -312,8 +323,10 @@ class SinchClient:
             for region in (None, *REGIONS)
         }
 
-    def host_for(self, region: str | None) -> str:
-        """The base URL that serves ``region``."""
+    def host_for(self, region: str | None, sinch_host: str | None = None) -> str:
+        """The base URL that serves ``region``, or the Sinch host named for the call."""
+        if sinch_host is not None and self._sinch_hosts:
+            return sinch_host
         try:
             return self._hosts[region]
         except KeyError:
@@ -321,7 +334,7 @@ class SinchClient:
 
     async def send(self, request: SinchRequest) -> SinchResponse:
         """Exactly one attempt, freshly signed. Raises only ``SinchTransportError``."""
-        host = self.host_for(request.region)
+        host = self.host_for(request.region, request.host)
         http_request = self._http_request(request, host)
         started = time.perf_counter()
         try:

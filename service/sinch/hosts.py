@@ -6,19 +6,39 @@ and five regional hosts; a simulator or egress proxy is one base URL that takes 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
+
+from service.domain.regions import (
+    DEFAULT_REGIONAL_TEMPLATE,
+    GLOBAL_BASE_URL,
+    REGIONS,
+    SINCH_CALLING_HOST,
+    default_regional_template,
+)
 
 __all__ = [
     "DEFAULT_REGIONAL_TEMPLATE",
     "GLOBAL_BASE_URL",
     "REGIONS",
     "base_url_for",
+    "default_regional_template",
+    "is_sinch_calling_host",
     "validate_base_url",
 ]
 
-GLOBAL_BASE_URL = "https://calling.api.sinch.com"
-DEFAULT_REGIONAL_TEMPLATE = "https://calling-{region}.api.sinch.com"
-REGIONS: tuple[str, ...] = ("use1", "euc1", "sae1", "apse1", "apse2")
+_SINCH_CALLING_HOST = re.compile(SINCH_CALLING_HOST)
+
+
+def is_sinch_calling_host(url: str) -> bool:
+    """``https://calling[-<region>].api.sinch.com`` (any path): where Sinch serves calls."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme == "https"
+        and parts.port in (None, 443)
+        and "@" not in parts.netloc
+        and _SINCH_CALLING_HOST.fullmatch(parts.hostname or "") is not None
+    )
 
 
 def base_url_for(region: str | None, *, base_url: str, regional_url_template: str | None) -> str:

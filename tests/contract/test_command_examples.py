@@ -32,12 +32,18 @@ MAX_BYTES = 65_536
 SERVICE_ONLY_RULES = frozenset(
     {
         "metadata-4097-bytes",  # serialized size
-        "park-intro-prompt-url",  # prompt scheme
-        "play-files-bad-id-scheme",  # id scheme
+        "park-intro-prompt-bad-href",  # each ;-separated prompt checked
+        "play-files-bad-id-scheme",  # prompt forms
+        "say-tts-in-prompt-601-chars",  # the TTS limit inside a prompt
+        "say-text-601-chars",  # the TTS limit is a setting (CALLCTL_TTS_MAX_CHARS)
+        "svaml-say-text-601-chars",
+        "call-resource-url-other-host",  # a Sinch calling host
         "play-files-tts-without-locale",  # locale required with #tts[ / #ssml[
         "svaml-play-files-tts-without-locale",
-        "svaml-run-menu-without-main",  # a menu with id 'main'
-        "svaml-e1-action-connect-pstn",  # which parts each endpoint takes
+        "svaml-instructions-without-action",  # an action beside instructions
+        "svaml-set-cookie-over-1024-bytes",  # cookies' total size
+        "call-resource-url-other-call",  # this call's path
+        "svaml-e1-action-connect-stream",  # which parts each endpoint takes
         "svaml-e1-answer",
         "svaml-e3-action-park",
         "svaml-e3-instruction-send-dtmf",

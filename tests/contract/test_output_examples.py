@@ -153,7 +153,7 @@ def _result(
         attempts=attempts,
         http_status=http_status,
         error=error,
-        request=RequestEcho(**request.echo(cmd)) if request is not None and cmd else None,
+        request=RequestEcho(**request.echo()) if request is not None and cmd else None,
         received_at=NOW,
         completed_at=NOW + timedelta(milliseconds=35),
         duration_ms=35.25,

@@ -30,8 +30,14 @@ AGREED_VALID: list[dict[str, Any]] = [
     {"commandId": "a", "callId": CALL, "type": "hangup", "expiresAt": "2026-11-26t23:41:07.5z"},
     {"commandId": "a", "callId": CALL, "type": "say", "text": "x" * 600, "locale": "en-US"},
     {"commandId": "a", "callId": CALL, "type": "say", "text": "hi", "locale": "x", "leg": None},
-    {"commandId": "a", "callId": CALL, "type": "park", "maxDuration": 14_400},
-    {"commandId": "a" * 128, "callId": "b" * 128, "type": "unpark", "region": "apse2"},
+    {"commandId": "a", "callId": CALL, "type": "park", "maxDuration": 600},
+    {
+        "commandId": "a" * 128,
+        "callId": "b" * 128,
+        "type": "unpark",
+        "region": "apse2",
+        "action": {"name": "hangup"},
+    },
 ]
 
 

@@ -179,7 +179,7 @@ async def test_failed_auth_changes_nothing(
 
 
 async def test_schemes_setting_limits_what_is_accepted(start_sim: StartSim, call_id: str) -> None:
-    server = await start_sim(auth_schemes="signed")
+    server = await start_sim(auth_schemes="signed", create_calls=call_id)
     async with httpx.AsyncClient(base_url=server.url) as http:
         basic = await http.patch(call_path(call_id), content=HANGUP, headers=basic_headers())
         assert_sinch_error(basic, 401, 40100)

@@ -22,6 +22,7 @@ E2_FIELDS = {
     "debit",
 }
 SAY = {"name": "say", "text": "Hello", "locale": "en-US"}
+CONTINUE = {"name": "continue"}
 
 
 async def test_hangup_then_get_shows_final_managerhangup(api: Api, call_id: str) -> None:
@@ -42,7 +43,7 @@ async def test_patch_after_final_is_40400_but_get_still_works(api: Api, call_id:
     assert again.status_code == 404
     assert again.json()["errorCode"] == 40400
     assert again.json()["message"] == "Call not found"
-    leg = await api.patch(call_id, {"instructions": [SAY]}, leg="caller")
+    leg = await api.patch(call_id, {"instructions": [SAY], "action": CONTINUE}, leg="caller")
     assert leg.status_code == 404
     assert (await api.get(call_id)).json()["status"] == "FINAL"
 
@@ -89,10 +90,11 @@ async def test_duration_grows_and_stops_at_hangup(
     assert call.duration(call.ended_mono + 3600) == 90
 
 
-async def test_unknown_call_with_auto_create_off_is_40400(
+async def test_by_default_an_unknown_call_is_40400_like_sinch(
     start_sim: StartSim, call_id: str
 ) -> None:
-    server = await start_sim(auto_create_calls=False)
+    server = await start_sim()
+    assert server.simulator.config.auto_create_calls is False
     async with httpx.AsyncClient(base_url=server.url) as http:
         path = call_path(call_id)
         body = encode({"action": {"name": "hangup"}})
@@ -140,20 +142,36 @@ async def test_svaml_effects_are_tracked(api: Api, client: httpx.AsyncClient, ca
     }
     cookie = {"name": "setCookie", "key": "step", "value": "2"}
     park = {"name": "park", "holdPrompt": "#tts[Please hold]", "maxDuration": 60}
-    assert (await api.patch(call_id, {"instructions": [recording, cookie]})).status_code == 204
+    first = {"instructions": [recording, cookie], "action": CONTINUE}
+    assert (await api.patch(call_id, first)).status_code == 204
     assert (await api.patch(call_id, {"action": park})).status_code == 204
     state = (await client.get(f"/_admin/calls/{call_id}")).json()
     assert (state["parked"], state["recording"], state["cookies"]) == (True, True, {"step": "2"})
 
-    unpark = {"instructions": [{"name": "stopRecording"}], "action": {"name": "continue"}}
+    # Unparking takes the SVAML one would have answered the incoming call with.
+    connect = {"name": "connectPstn", "number": "+46700000009"}
+    unpark = {"instructions": [{"name": "stopRecording"}], "action": connect}
     assert (await api.patch(call_id, unpark)).status_code == 204
     state = (await client.get(f"/_admin/calls/{call_id}")).json()
     assert (state["parked"], state["recording"]) == (False, False)
-    assert [a["action"] for a in state["applied"]] == [None, park, {"name": "continue"}]
+    assert [a["action"] for a in state["applied"]] == [CONTINUE, park, connect]
     assert state["applied"][0]["instructions"] == [recording, cookie]
     seqs = [a["seq"] for a in state["applied"]]
     assert seqs == sorted(seqs)
     assert all(isinstance(s, int) for s in seqs)
+
+
+async def test_patch_is_refused_on_app_to_app_calls(
+    api: Api, client: httpx.AsyncClient, call_id: str
+) -> None:
+    # Sinch: the PATCH endpoints are "only for calls that originate from or terminate to PSTN
+    # or SIP networks".
+    await client.post("/_admin/calls", json={"callId": call_id, "domain": "mxp"})
+    response = await api.patch(call_id, {"action": {"name": "hangup"}})
+    assert response.status_code == 400
+    assert response.json()["errorCode"] == 40003
+    assert response.json()["status"] == "400 InvalidRequest"
+    assert (await api.get(call_id)).status_code == 200
 
 
 async def test_rejected_patch_changes_nothing(

@@ -203,7 +203,9 @@ async def test_faults_from_startup_settings(start_sim: StartSim) -> None:
 
 
 async def test_partial_rates_are_roughly_respected(start_sim: StartSim) -> None:
-    server = await start_sim(error_rate=0.3, error_statuses="503", fault_seed=1234)
+    server = await start_sim(
+        error_rate=0.3, error_statuses="503", fault_seed=1234, create_calls="c1"
+    )
     async with httpx.AsyncClient(base_url=server.url) as http:
         api = Api(http)
         statuses = [(await api.get("c1")).status_code for _ in range(300)]

@@ -9,6 +9,7 @@ import httpx
 from tests.simulator.simtest_support import Api, StartSim, basic_headers, call_path, encode
 
 SAY = {"name": "say", "text": "Hello", "locale": "en-US"}
+CONTINUE = {"name": "continue"}
 ENTRY_FIELDS = {
     "seq",
     "receivedAt",
@@ -43,7 +44,7 @@ async def test_every_request_is_recorded_in_order(api: Api, client: httpx.AsyncC
     svaml = {"instructions": [SAY], "action": {"name": "continue"}}
     await api.patch("call-a", svaml)
     await api.patch("call-a", {"instructions": [{"name": "answer"}]})
-    await api.patch("call-b", {"instructions": [SAY]}, leg="callee")
+    await api.patch("call-b", {"instructions": [SAY], "action": CONTINUE}, leg="callee")
     await api.get("call-a")
     await client.patch(call_path("call-b"), content=b"{}", headers={"Content-Type": "x"})
 
@@ -137,7 +138,7 @@ async def test_stats_count_by_route_and_status(api: Api, client: httpx.AsyncClie
     await api.patch("a", {"action": {"name": "hangup"}})
     await api.patch("a", {"action": {"name": "hangup"}})
     await api.get("a")
-    await api.patch("b", {"instructions": [SAY]}, leg="both")
+    await api.patch("b", {"instructions": [SAY], "action": CONTINUE}, leg="both")
     await client.put("/_admin/faults", json={"rateLimitRate": 1.0})
     await api.get("a")
     stats = (await client.get("/_admin/stats")).json()

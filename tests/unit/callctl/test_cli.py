@@ -304,7 +304,7 @@ def test_send_uses_the_topic_from_the_environment(
 ) -> None:
     monkeypatch.setenv("CALLCTL_TOPICS__COMMANDS", "ops.commands")
     monkeypatch.setenv("CALLCTL_KAFKA__BOOTSTRAP_SERVERS", "k9:9093")
-    code, _ = run("send", "unpark", "--call-id", "C1")
+    code, _ = run("send", "unpark", "--call-id", "C1", "--field", 'action={"name":"hangup"}')
     assert code == 0
     assert producer.opened == ["k9:9093 ops.commands"]
     assert producer.records[0][0] == "ops.commands"
@@ -328,7 +328,8 @@ def test_verbose_send_echoes_the_command_redacted(
     producer: FakeProducer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     svaml = {"instructions": [{"name": "startRecording",
-             "options": {"destinationUrl": "s3://b/r", "credentials": SECRET}}]}  # fmt: skip
+             "options": {"destinationUrl": "s3://b/r", "credentials": SECRET}}],
+             "action": {"name": "continue"}}  # fmt: skip
     code, out = run("send", "svaml", "--call-id", "C1", "-v", "--svaml", json.dumps(svaml))
     assert code == 0
     err = capsys.readouterr().err

@@ -58,8 +58,12 @@ urls = st.builds(
 tts = st.builds("#tts[{}]".format, text(min_size=1, max_size=80))
 ssml = st.builds("#ssml[<speak>{}</speak>]".format, text(max_size=80))
 hrefs = st.builds("#href[{}]".format, urls)
-prompt_ids = st.one_of(urls, tts, ssml, hrefs)
+# Pre-recorded prompts by name, as in Sinch's own examples.
+names = st.sampled_from(["welcome", "[Welcome]", "hold-music", "ftp://old/x"])
+prompt_ids = st.one_of(urls, tts, ssml, hrefs, names)
 tts_prompts = st.one_of(tts, ssml)
+# A prompt string: one or more `;`-separated prompts of any form.
+prompt_lists = st.lists(prompt_ids, min_size=1, max_size=3).map(";".join)
 dtmf = st.from_regex(r"[0-9#w]{1,64}", fullmatch=True)
 
 
@@ -154,10 +158,10 @@ recording_options = st.builds(
 )
 park_parts = optional_fields(
     {
-        "introPrompt": tts_prompts,
-        "holdPrompt": tts_prompts,
+        "introPrompt": prompt_lists,
+        "holdPrompt": prompt_lists,
         "locale": locales,
-        "maxDuration": st.integers(1, 14_400),
+        "maxDuration": st.integers(1, 600),
     }
 )
 
@@ -172,15 +176,34 @@ E1_INSTRUCTIONS = st.one_of(
     named("sendDtmf", st.fixed_dictionaries({"value": dtmf})),
     named(
         "setCookie",
-        st.fixed_dictionaries(
-            {"key": text(min_size=1, max_size=256), "value": text(max_size=1024)}
-        ),
+        st.fixed_dictionaries({"key": text(min_size=1, max_size=40), "value": text(max_size=200)}),
     ),
     named("startRecording", st.fixed_dictionaries({"options": recording_options})),
     st.just({"name": "stopRecording"}),
 )
 E3_ACTIONS = st.sampled_from([{"name": "hangup"}, {"name": "continue"}])
 E1_ACTIONS = st.one_of(E3_ACTIONS, named("park", park_parts))
+# What unparks a parked call: the answer one would have given its incoming-call event.
+UNPARK_ACTIONS = st.one_of(
+    st.just({"name": "hangup"}),
+    named("connectPstn", optional_fields({"number": st.just("+46700000000"), "cli": names})),
+    named("connectConf", st.fixed_dictionaries({"conferenceId": text(min_size=1, max_size=64)})),
+    named(
+        "connectSip",
+        st.just({"destination": {"type": "sip", "endpoint": "bob@sip.example.com"}}),
+    ),
+    named("connectMxp", st.just({"destination": {"type": "username", "endpoint": "bob"}})),
+    named("runMenu", st.just({"menus": [{"id": "main", "mainPrompt": "#tts[Hi]"}]})),
+)
+
+
+def _cookies_fit(instructions: list[Record]) -> bool:
+    size = sum(
+        len(i.get("key", "").encode()) + len(i.get("value", "").encode())
+        for i in instructions
+        if i["name"] == "setCookie"
+    )
+    return size <= 1024
 
 
 @st.composite
@@ -188,10 +211,19 @@ def svaml_body(draw: st.DrawFn, *, leg: bool) -> Record:
     body: Record = {}
     if draw(st.booleans()):
         instructions = E3_INSTRUCTIONS if leg else E1_INSTRUCTIONS
-        body["instructions"] = draw(st.lists(instructions, max_size=5))
-    if draw(st.booleans()):
+        body["instructions"] = draw(st.lists(instructions, max_size=5).filter(_cookies_fit))
+    # Instructions never go alone (Sinch); an empty body is taken.
+    if body.get("instructions") or draw(st.booleans()):
         body["action"] = draw(E3_ACTIONS if leg else E1_ACTIONS)
     return body
+
+
+@st.composite
+def unpark_parts(draw: st.DrawFn) -> Record:
+    part: Record = {"action": draw(UNPARK_ACTIONS)}
+    if draw(st.booleans()):
+        part["instructions"] = draw(st.lists(E1_INSTRUCTIONS, max_size=3).filter(_cookies_fit))
+    return part
 
 
 # --- valid commands, one strategy per type -----------------------------------------------
@@ -223,7 +255,7 @@ VALID: dict[str, st.SearchStrategy[Record]] = {
     "playFiles": with_fields("playFiles", play_files_parts(), THEN),
     "sendDtmf": with_fields("sendDtmf", st.fixed_dictionaries({"value": dtmf}), {}),
     "park": with_fields("park", park_parts, {}),
-    "unpark": with_fields("unpark", NOTHING, {}),
+    "unpark": with_fields("unpark", unpark_parts(), {}),
     "startRecording": with_fields(
         "startRecording", st.fixed_dictionaries({"options": recording_options}), {}
     ),
@@ -302,7 +334,7 @@ def test_recording_echo_is_redacted(record: Record) -> None:
     assert not isinstance(command, Rejection), command
     request = plan(command)
     sent = json.loads(request.body)["instructions"][0]["options"]
-    echoed = request.echo(command)["body"]["instructions"][0]["options"]
+    echoed = request.echo()["body"]["instructions"][0]["options"]
     assert sent["credentials"] == record["options"]["credentials"]
     assert echoed == {**sent, "credentials": c.REDACTED}
     assert command.redacted()["options"] == {**record["options"], "credentials": c.REDACTED}
@@ -428,16 +460,18 @@ def break_play_files(draw: st.DrawFn, record: Record) -> tuple[Record, str]:
     if choice == "scheme":
         bad = draw(
             st.one_of(
-                st.builds("ftp://{}".format, url_paths),
-                st.builds("tts[{}]".format, text()),
+                st.builds("#href[ftp://{}]".format, url_paths),
+                st.builds("#sound[{}]".format, text()),
                 st.just(""),
-                text(alphabet=string.ascii_letters, min_size=1, max_size=20),
+                st.just("#tts[]"),
+                st.builds("#tts[{}]".format, text(min_size=601, max_size=620)),
             )
         )
         ids = list(record["ids"])
-        ids.insert(draw(st.integers(0, len(ids) - 1)), bad)
+        position = draw(st.integers(0, len(ids) - 1))
+        ids.insert(position, bad)
         broken["ids"] = ids[:64]
-        return broken, "ids"
+        return broken, f"ids[{position}]"
     if choice == "tts-no-locale":
         broken["ids"] = [*record["ids"][:63], draw(tts_prompts)]
         broken.pop("locale", None)
@@ -465,13 +499,19 @@ def break_park(draw: st.DrawFn, record: Record) -> tuple[Record, str]:
         value: Any = draw(
             st.one_of(
                 st.integers(max_value=0),
-                st.integers(min_value=14_401),
+                st.integers(min_value=601),
                 st.just("60"),
                 st.floats(1.5, 100.5),
             )
         )
     else:
-        value = draw(st.one_of(urls, hrefs, text(alphabet=string.ascii_letters, max_size=10)))
+        value = draw(
+            st.one_of(
+                st.builds("#href[{}]".format, text(alphabet=string.ascii_letters, max_size=10)),
+                st.builds("{};#nope[x]".format, prompt_ids),
+                st.just(""),
+            )
+        )
     return {**record, field: value}, field
 
 
@@ -480,10 +520,9 @@ def break_start_recording(draw: st.DrawFn, record: Record) -> tuple[Record, str]
     options = dict(record["options"])
     if field == "notificationEvents":
         options[field] = draw(st.one_of(st.just("yes"), st.integers()))
-    elif draw(st.booleans()):
-        del options[field]
     else:
-        options[field] = ""
+        # Sinch requires neither field; given, it must not be empty.
+        options[field] = draw(st.sampled_from(["", 5]))
     return {**record, "options": options}, f"options.{field}"
 
 
@@ -493,13 +532,14 @@ def break_svaml(draw: st.DrawFn, record: Record) -> tuple[Record, str]:
     instructions = list(body.get("instructions") or [])
     choice = draw(st.sampled_from(["action", "instruction", "say-text"]))
     if choice == "action":
-        allowed = {"hangup", "continue"} if leg else {"hangup", "continue", "park"}
-        names = ["park", "connectPstn", "connectConf", "runMenu", "connectSip"]
+        unpark = {"connectPstn", "connectConf", "runMenu", "connectSip"}
+        allowed = {"hangup", "continue"} if leg else {"hangup", "continue", "park", *unpark}
+        names = ["park", "connectPstn", "connectConf", "runMenu", "connectSip", "connectStream"]
         name = draw(st.sampled_from([n for n in names if n not in allowed]))
         action: Record = {"name": name}
         if name == "connectConf":
             action["conferenceId"] = "conf-1"
-        elif name == "connectSip":
+        elif name in {"connectSip", "connectStream"}:
             action["destination"] = {"type": "sip", "endpoint": "bob@sip.example.com"}
         body["action"] = action
         return {**record, "svaml": body}, "svaml.action.name"

@@ -61,6 +61,8 @@ class Harness:
 
         def answer(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
+            if self.status == 404:  # Sinch's "call not found" body
+                return httpx.Response(404, json={"errorCode": 40400, "message": "Call not found"})
             return httpx.Response(self.status)
 
         http = build_http_client(
