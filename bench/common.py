@@ -42,7 +42,8 @@ def command(index: int, calls: int, run: str) -> tuple[bytes, bytes]:
     elif kind == 2:
         body = {**base, "type": "sendDtmf", "value": "1234#"}
     else:
-        body = {**base, "type": "unpark"}
+        # Not unpark: it needs a parked call and an ICE action (docs/sinch-fidelity.md).
+        body = {**base, "type": "stopRecording"}
     return call_id.encode(), json.dumps(body, separators=(",", ":")).encode()
 
 

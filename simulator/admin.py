@@ -50,6 +50,8 @@ class CreateCall(BaseModel):
     to: Party | None = None
     domain: str | None = None
     custom: str | None = None
+    # A call parked by its incoming-call answer, waiting to be unparked.
+    parked: bool = False
 
 
 class EndCall(BaseModel):
@@ -147,6 +149,7 @@ async def create_call(request: web.Request) -> web.Response:
             domain=spec.domain,
             custom=spec.custom,
         )
+        call.parked = spec.parked
     except CallExists:
         raise AdminError(409, f"call {spec.call_id} already exists") from None
     return _json(call.admin_view(time.monotonic()), 201)

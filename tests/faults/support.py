@@ -25,7 +25,7 @@ from service.settings import TopicSettings
 ROOT = Path(__file__).resolve().parents[2]
 SIM_KEY = "sim-key"
 SIM_SECRET = "c2ltLXNlY3JldC0xMjM0NTY="
-HARMLESS_TYPES = {"hangup", "unpark", "stopRecording", "getCallInfo"}
+HARMLESS_TYPES = {"hangup", "stopRecording", "getCallInfo"}
 
 
 class ServiceProcess:
@@ -116,7 +116,8 @@ class Planned:
 
 def plan_load(calls: int, per_call: int, run: str) -> list[Planned]:
     """Commands whose request bodies name their commandId, so the simulator's log can be
-    mapped back to commands: say and playFiles (not harmless), unpark (harmless), hangup last."""
+    mapped back to commands: say and playFiles (not harmless), stopRecording (harmless),
+    hangup last."""
     planned: list[Planned] = []
     for c in range(calls):
         call_id = f"{run}-call-{c}"
@@ -135,7 +136,7 @@ def plan_load(calls: int, per_call: int, run: str) -> list[Planned]:
                     "locale": "en-US",
                 }
             else:
-                command = {**base, "type": "unpark"}
+                command = {**base, "type": "stopRecording"}
             planned.append(Planned(command, i))
     # interleave calls, keeping each call's own order
     planned.sort(key=lambda p: (p.position, p.call_id))

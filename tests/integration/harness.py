@@ -104,8 +104,10 @@ class SimulatorProcess:
         entries: list[dict[str, Any]] = response.json()["requests"]
         return entries
 
-    async def create_call(self, call_id: str) -> None:
-        (await self.admin.post("/_admin/calls", json={"callId": call_id})).raise_for_status()
+    async def create_call(self, call_id: str, **spec: Any) -> None:
+        """An ongoing PSTN call (Sinch knows only calls that exist); `spec`: e.g. parked."""
+        body = {"callId": call_id, **spec}
+        (await self.admin.post("/_admin/calls", json=body)).raise_for_status()
 
 
 def unique_topics() -> TopicSettings:

@@ -58,7 +58,17 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
         '{"action":{"name":"park","locale":"en-US","introPrompt":"#tts[Please hold]",'
         '"holdPrompt":"#tts[Still holding]","maxDuration":180}}',
     ),
-    ("unpark", {}, "PATCH", "", '{"action":{"name":"continue"}}'),
+    (
+        "unpark",
+        {
+            "instructions": [{"name": "say", "text": "Connecting", "locale": "en-US"}],
+            "action": {"name": "connectConf", "conferenceId": "room-1"},
+        },
+        "PATCH",
+        "",
+        '{"instructions":[{"name":"say","text":"Connecting","locale":"en-US"}],'
+        '"action":{"name":"connectConf","conferenceId":"room-1"}}',
+    ),
     (
         "startRecording",
         {
@@ -119,7 +129,8 @@ async def test_every_type_sends_exactly_the_expected_request(
     sent = []
     for kind, fields, method, suffix, body in CASES:
         call_id = f"call-{uuid.uuid4().hex[:10]}"
-        await simulator.create_call(call_id)
+        # A call to unpark was parked by its incoming-call answer.
+        await simulator.create_call(call_id, parked=kind == "unpark")
         sent.append((command(call_id, kind, snapshot=False, **fields), method, suffix, body))
     async with running_service(settings):
         for cmd, *_ in sent:

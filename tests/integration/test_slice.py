@@ -20,7 +20,7 @@ from tests.integration.harness import (
 
 CONTRACT_RESULT_FIELDS = {
     "commandId", "callId", "type", "outcome", "duplicate", "attempts", "httpStatus", "error",
-    "request", "receivedAt", "completedAt", "durationMs", "source", "metadata",
+    "note", "request", "receivedAt", "completedAt", "durationMs", "source", "metadata",
 }  # fmt: skip
 
 
