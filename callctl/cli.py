@@ -700,12 +700,20 @@ examples:
   callctl send sendDtmf --call-id C1 --value '1234#'
   callctl send park --call-id C1 --field maxDuration=600 --field 'introPrompt=#tts[Please hold]' \\
       --locale en-US
+  callctl send unpark --call-id C1 \\
+      --field 'action={{"name": "connectPstn", "number": "+46700000000"}}'
   callctl send svaml --call-id C1 --svaml '{{"action": {{"name": "hangup"}}}}'
   callctl send startRecording --call-id C1 --field options.destinationUrl=s3://bucket/rec \\
       --field options.credentials=KEY:SECRET --dry-run
   callctl send --json '{{"type": "getCallInfo", "callId": "C1"}}' --wait 10 --output json
   callctl send hangup --call-id C1 --command-id ops-ticket-42 --expires-in 60 \\
       --metadata '{{"by": "ops"}}'
+
+unpark needs the action the call should continue with, as Sinch wants it for an incoming-call
+answer (connectPstn, connectSip, connectConf, connectMxp, runMenu, hangup), and may carry
+instructions. getCallInfo: Sinch documents call information only for calls from an in-app
+client to PSTN or SIP; for other calls it may answer 404 (call_not_found) while the call goes on.
+Sinch's rules and their sources: docs/sinch-fidelity.md.
 
 {EXIT_CODES}"""
 
@@ -816,9 +824,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="playFiles: comma separated (commas inside [...] are kept), or a JSON array",
     )
     typed.add_argument("--value", metavar="DTMF", help="sendDtmf: 0-9, # and w")
-    typed.add_argument("--max-duration", type=int, metavar="SECONDS", help="park: 1-14400 s")
-    typed.add_argument("--intro-prompt", metavar="PROMPT", help="park: #tts[...] or #ssml[...]")
-    typed.add_argument("--hold-prompt", metavar="PROMPT", help="park: #tts[...] or #ssml[...]")
+    typed.add_argument("--max-duration", type=int, metavar="SECONDS", help="park: 1-600 s")
+    prompts = "park: ;-separated #tts[...], #ssml[...], #href[url], URLs or prompt names"
+    typed.add_argument("--intro-prompt", metavar="PROMPT", help=prompts)
+    typed.add_argument("--hold-prompt", metavar="PROMPT", help=prompts)
     typed.add_argument(
         "--svaml", metavar="JSON", help='svaml: {"instructions": [...], "action": {...}}'
     )
