@@ -6,6 +6,7 @@ Results keep every contract field, `null` included, so consumers can rely on the
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, cast
@@ -92,6 +93,8 @@ class Party(JsonModel):
 class Money(JsonModel):
     currency_id: str | None = None
     amount: float | None = None
+    # Sinch's older shape sends money as text ("string <currency>"): kept as sent.
+    text: str | None = None
 
 
 class CallState(JsonModel):
@@ -132,6 +135,9 @@ def _text(value: Any) -> str | None:
 
 
 def _party(value: Any) -> Party | None:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        # Sinch's older shape: `from`/`to` as the endpoint itself.
+        return Party(endpoint=_text(value))
     if not isinstance(value, dict):
         return None
     kind = _text(value.get("type"))
@@ -139,6 +145,14 @@ def _party(value: Any) -> Party | None:
 
 
 def _money(value: Any) -> Money | None:
+    if isinstance(value, str):
+        try:
+            amount: float | None = float(value)
+        except ValueError:
+            amount = None
+        if amount is not None and not math.isfinite(amount):
+            amount = None
+        return Money(amount=amount, text=value)
     if not isinstance(value, dict):
         return None
     amount = value.get("amount")
