@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # deploy/simulator.sh - run the Sinch Calling API simulator in the background for local use.
 #   start | stop | status        (SIM_PORT, default 8700; logs in .local/simulator/simulator.log)
+# Like Sinch, the simulator answers 404 for calls it does not know: it starts with the demo calls
+# of the README's quick start (SIM_CREATE_CALLS, default demo-1,demo-2,demo-3); create others
+# with `curl -X POST localhost:8700/_admin/calls -d '{"callId":"my-call"}'`.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -9,6 +12,7 @@ HOME_DIR="${CALLCTL_LOCAL_DIR:-$REPO_ROOT/.local}/simulator"
 PID_FILE="$HOME_DIR/simulator.pid"
 LOG_FILE="$HOME_DIR/simulator.log"
 SIM_PORT=${SIM_PORT:-8700}
+SIM_CREATE_CALLS=${SIM_CREATE_CALLS-demo-1,demo-2,demo-3}
 
 running() { [[ -f $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
@@ -19,7 +23,7 @@ start)
     mkdir -p "$HOME_DIR"
     if running; then echo "simulator already running (pid $(cat "$PID_FILE"))"; exit 0; fi
     cd "$REPO_ROOT"
-    SIM_PORT=$SIM_PORT setsid nohup uv run --frozen python -m simulator >"$LOG_FILE" 2>&1 </dev/null &
+    SIM_PORT=$SIM_PORT SIM_CREATE_CALLS=$SIM_CREATE_CALLS setsid nohup uv run --frozen python -m simulator >"$LOG_FILE" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
     for _ in $(seq 1 100); do
         if answering; then echo "simulator ready on http://127.0.0.1:$SIM_PORT"; exit 0; fi
