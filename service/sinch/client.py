@@ -5,8 +5,8 @@ by the caller, which calls ``send`` again (and so re-signs with a fresh timestam
 
 Outcomes of ``send``:
 
-* a ``SinchResponse`` for every HTTP status. 3xx is returned, never followed (a redirected
-  PATCH has unclear semantics); the caller treats it as an error and logs ``location``.
+* a ``SinchResponse`` for every HTTP status. A 307/308 to a Sinch calling host is followed
+  (signed afresh); any other 3xx is returned, and the caller treats it as an error.
   If the body exceeds ``max_response_bytes``, or the connection fails after the status line,
   the response is still returned, with the body read so far and ``incomplete`` saying why:
   the status decides whether Sinch acted, so a 2xx PATCH must not turn into an error.
@@ -26,9 +26,10 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final, Literal
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import httpx
@@ -105,9 +106,7 @@ class SinchRequest:
         if any(segment in (".", "..") for segment in self.path.split("/")):
             # httpx removes dot segments, which would make the sent path differ from the signed.
             raise ValueError(f"path must not contain dot segments, got {self.path[:80]!r}")
-        if self.host is not None and not (
-            is_sinch_calling_host(self.host) and validate_base_url(self.host) == self.host
-        ):
+        if self.host is not None and not _is_bare_sinch_host(self.host):
             raise ValueError(f"host must be a Sinch calling host, got {self.host[:80]!r}")
         if self.region is not None and self.region not in REGIONS:
             raise ValueError(
@@ -171,6 +170,33 @@ class SinchResponse:
             raise SinchResponseDecodeError(
                 f"response body is not JSON ({type(exc).__name__}, {len(self.body)} bytes)"
             ) from None
+
+
+def _is_bare_sinch_host(url: str) -> bool:
+    """``https://calling[-<region>].api.sinch.com``, nothing after it."""
+    parts = urlsplit(url)
+    return is_sinch_calling_host(url) and not (parts.path or parts.query or parts.fragment)
+
+
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({307, 308})  # method and body kept: safe to repeat as the same PATCH
+
+
+def _redirect_target(response: SinchResponse, url: str) -> tuple[str, str] | None:
+    """(host, path) of a 307/308 to a Sinch calling host and a calling path, else None."""
+    location = response.headers.get("location")
+    if response.status_code not in _REDIRECTS or not location:
+        return None
+    target = urlsplit(urljoin(url, location.strip()))
+    host = f"{target.scheme}://{target.netloc}"
+    if not is_sinch_calling_host(host) or target.query or target.fragment:
+        return None
+    path = target.path
+    if not path.startswith(_PATH_PREFIX) or not _PATH.fullmatch(path):
+        return None
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return None
+    return host, path
 
 
 def _http_date(value: str) -> datetime | None:
@@ -333,8 +359,22 @@ class SinchClient:
             raise ValueError(f"unknown Sinch region {region!r}") from None
 
     async def send(self, request: SinchRequest) -> SinchResponse:
-        """Exactly one attempt, freshly signed. Raises only ``SinchTransportError``."""
+        """One attempt, freshly signed. Raises only ``SinchTransportError``.
+
+        A 307/308 to a Sinch calling host (the global host may send a call to its region) is
+        followed, signed afresh for the new path, up to ``MAX_REDIRECTS`` times; any other 3xx
+        is returned as it came."""
         host = self.host_for(request.region, request.host)
+        for _ in range(MAX_REDIRECTS):
+            response = await self._send_once(request, host)
+            target = _redirect_target(response, host + request.path)
+            if target is None:
+                return response
+            host, path = target
+            request = replace(request, path=path)
+        return await self._send_once(request, host)
+
+    async def _send_once(self, request: SinchRequest, host: str) -> SinchResponse:
         http_request = self._http_request(request, host)
         started = time.perf_counter()
         try:

@@ -211,21 +211,77 @@ async def test_client_refuses_a_non_positive_body_cap() -> None:
             SinchClient(http, BasicAuth("k", "s"), max_response_bytes=0)
 
 
-async def test_redirects_are_returned_not_followed() -> None:
-    recorder = Recorder(
-        lambda _: httpx.Response(
-            307,
-            headers={"Location": "https://calling-euc1.api.sinch.com/calling/v1/calls/id/x"},
-        )
+EUC1 = "https://calling-euc1.api.sinch.com"
+
+
+async def test_a_redirect_to_a_sinch_calling_host_is_followed_and_signed_afresh() -> None:
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "calling.api.sinch.com":
+            return httpx.Response(307, headers={"Location": EUC1 + call_path(CALL)})
+        return httpx.Response(204)
+
+    recorder = Recorder(respond)
+    async with sinch(recorder) as client:
+        response = await client.send(SinchRequest("PATCH", call_path(CALL), SVAML.encode()))
+    assert response.status_code == 204
+    first, second = recorder.requests
+    assert (first.url.host, second.url.host) == (
+        "calling.api.sinch.com",
+        "calling-euc1.api.sinch.com",
     )
+    assert second.method == "PATCH" and second.content == SVAML.encode()
+    assert second.headers["authorization"] == expected_signature(second)
+
+
+@pytest.mark.parametrize(
+    ("status", "location"),
+    [
+        (307, "https://calling.evil.example/calling/v1/calls/id/x"),
+        (307, "http://calling-euc1.api.sinch.com/calling/v1/calls/id/x"),
+        (308, "https://calling-euc1.api.sinch.com/other/path"),
+        (302, "https://calling-euc1.api.sinch.com/calling/v1/calls/id/x"),
+        (301, "https://calling-euc1.api.sinch.com/calling/v1/calls/id/x"),
+    ],
+)
+async def test_other_redirects_are_returned_not_followed(status: int, location: str) -> None:
+    recorder = Recorder(lambda _: httpx.Response(status, headers={"Location": location}))
     async with sinch(recorder) as client:
         response = await client.send(SinchRequest("PATCH", call_path(CALL), b"{}"))
     assert len(recorder.requests) == 1
-    assert response.status_code == 307
+    assert response.status_code == status
     assert not response.ok
-    assert response.headers["location"].startswith("https://calling-euc1.")
+    assert response.headers["location"] == location
     assert response.error is not None
-    assert response.error.message == "Temporary Redirect"
+    assert response.error.message == httpx.codes.get_reason_phrase(status)
+
+
+async def test_redirects_are_followed_at_most_three_times() -> None:
+    location = {"Location": EUC1 + call_path(CALL)}
+    recorder = Recorder(lambda _: httpx.Response(307, headers=location))
+    async with sinch(recorder) as client:
+        response = await client.send(SinchRequest("GET", call_path(CALL)))
+    assert len(recorder.requests) == 4
+    assert response.status_code == 307
+
+
+async def test_the_host_sinch_named_for_the_call_is_used() -> None:
+    recorder = Recorder()
+    async with sinch(recorder) as client:
+        await client.send(SinchRequest("PATCH", call_path(CALL), b"{}", host=EUC1))
+    assert recorder.requests[0].url.host == "calling-euc1.api.sinch.com"
+    # A simulator or proxy base URL takes every call, as it takes every region.
+    recorder = Recorder()
+    async with sinch(recorder, base_url="http://127.0.0.1:8700") as client:
+        await client.send(SinchRequest("PATCH", call_path(CALL), b"{}", host=EUC1))
+    assert recorder.requests[0].url.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "host", ["https://calling.evil.example", "http://calling-euc1.api.sinch.com", EUC1 + "/x"]
+)
+def test_a_host_that_is_not_sinchs_is_refused(host: str) -> None:
+    with pytest.raises(ValueError, match="Sinch calling host"):
+        SinchRequest("PATCH", call_path(CALL), b"{}", host=host)
 
 
 async def test_error_responses_are_returned_with_the_parsed_body() -> None:
