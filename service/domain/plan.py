@@ -57,17 +57,23 @@ def _then(name: str) -> svaml.Hangup | svaml.Continue:
 
 
 def svaml_body(command: Command) -> svaml.SvamlBody | None:
-    """The SVAML a PATCH command sends; None for the read-only `getCallInfo`."""
+    """The SVAML a PATCH command sends; None for the read-only `getCallInfo`.
+
+    Parts made from the command's fields are built with `model_construct`: the command was
+    validated already, with the deployment's TTS limit, which a second validation here (with
+    the default) would contradict."""
     match command:
         case c.Hangup():
             return svaml.SvamlBody(action=svaml.Hangup())
         case c.Say(text=text, locale=locale, then=then):
             return svaml.SvamlBody(
-                instructions=[svaml.Say(text=text, locale=locale)], action=_then(then)
+                instructions=[svaml.Say.model_construct(text=text, locale=locale)],
+                action=_then(then),
             )
         case c.PlayFiles(ids=ids, locale=locale, then=then):
             return svaml.SvamlBody(
-                instructions=[svaml.PlayFiles(ids=ids, locale=locale)], action=_then(then)
+                instructions=[svaml.PlayFiles.model_construct(ids=ids, locale=locale)],
+                action=_then(then),
             )
         case c.SendDtmf(value=value):
             return svaml.SvamlBody(
@@ -75,7 +81,7 @@ def svaml_body(command: Command) -> svaml.SvamlBody | None:
             )
         case c.Park():
             return svaml.SvamlBody(
-                action=svaml.Park(
+                action=svaml.Park.model_construct(
                     locale=command.locale,
                     intro_prompt=command.intro_prompt,
                     hold_prompt=command.hold_prompt,

@@ -94,3 +94,21 @@ def test_a_client_key_without_its_certificate_is_named(env: pytest.MonkeyPatch) 
 def test_a_client_certificate_needs_tls(env: pytest.MonkeyPatch) -> None:
     env.setenv("CALLCTL_KAFKA__SSL_CERTFILE", "/etc/callctl/tls.crt")
     assert "CALLCTL_KAFKA__SSL_CERTFILE needs" in errors_of(env)
+
+
+def test_snapshots_switched_off_per_command_type(env: pytest.MonkeyPatch) -> None:
+    assert Settings().snapshot_off_types == frozenset()
+    env.setenv("CALLCTL_SNAPSHOT_OFF_TYPES", "say, playFiles")
+    assert Settings().snapshot_off_types == {"say", "playFiles"}
+    env.setenv("CALLCTL_SNAPSHOT_OFF_TYPES", "say,shout")
+    message = errors_of(env)
+    assert "CALLCTL_SNAPSHOT_OFF_TYPES" in message
+    assert "shout" in message
+
+
+def test_one_tts_limit_default_600(env: pytest.MonkeyPatch) -> None:
+    assert Settings().tts_max_chars == 600
+    env.setenv("CALLCTL_TTS_MAX_CHARS", "1000")
+    assert Settings().tts_max_chars == 1000
+    env.setenv("CALLCTL_TTS_MAX_CHARS", "0")
+    assert "CALLCTL_TTS_MAX_CHARS" in errors_of(env)

@@ -55,7 +55,12 @@ class FlakyStore(MemoryStore):
 
 
 class Harness:
-    def __init__(self, store: MemoryStore | None = None, status: int = 204) -> None:
+    def __init__(
+        self,
+        store: MemoryStore | None = None,
+        status: int = 204,
+        config: HandlerConfig | None = None,
+    ) -> None:
         self.requests: list[httpx.Request] = []
         self.status = status
 
@@ -83,7 +88,7 @@ class Harness:
         self.store = store or MemoryStore(lease_s=10, retention_s=3600)
         self.producer = FakeProducer()
         self.handler = CommandHandler(
-            HandlerConfig(TOPICS, max_command_bytes=65536, snapshot_default=False),
+            config or HandlerConfig(TOPICS, max_command_bytes=65536, snapshot_default=False),
             store=self.store,
             executor=executor,
             publisher=Publisher(self.producer),
@@ -179,3 +184,22 @@ async def test_a_final_failure_is_stored_and_replayed_not_retried() -> None:
     assert again["duplicate"] is True
     assert again["error"]["code"] == "call_not_found"
     assert len(harness.requests) == 1
+
+
+async def test_snapshots_are_switched_off_per_type_and_tts_limit_is_the_setting() -> None:
+    config = HandlerConfig(
+        TOPICS,
+        max_command_bytes=65536,
+        snapshot_default=True,
+        snapshot_off_types=frozenset({"say"}),
+        tts_max_chars=700,
+    )
+    harness = Harness(config=config)
+    long_say = await harness.run(say(text="x" * 650))
+    assert long_say["outcome"] == "succeeded", "650 characters pass a raised limit"
+    assert [r.method for r in harness.requests] == ["PATCH"], "no snapshot read for say"
+    await harness.run({"commandId": "c-2", "callId": "call-1", "type": "stopRecording"})
+    assert [r.method for r in harness.requests] == ["PATCH", "PATCH", "GET"]
+    over = await harness.run(say(command_id="c-3", text="x" * 701))
+    assert over["error"]["code"] == "invalid_command"
+    assert over["error"]["message"] == "text: at most 700 characters (got 701)"
