@@ -129,8 +129,9 @@ class KafkaContainer(_HostContainer):
 class SinchSimulatorContainer(_HostContainer):
     """The Sinch Calling API stand-in, with its `/_admin` API for arranging and inspecting calls.
 
-    `auto_create_calls=False` makes unknown call ids answer 404, as Sinch does; then create
-    calls with `create_call`."""
+    `auto_create_calls=True` (this kit's default) creates a call on its first request;
+    `False` makes unknown call ids answer 404, as Sinch (and the simulator by default) does:
+    then create calls with `create_call`."""
 
     start_timeout_s = 60.0
 
@@ -146,8 +147,10 @@ class SinchSimulatorContainer(_HostContainer):
         self.application_key = SIMULATOR_KEY
         self.application_secret = SIMULATOR_SECRET
         self.with_envs(SIM_HOST="127.0.0.1", SIM_PORT=str(self.port))
-        if not auto_create_calls:
-            self.with_command(["--no-auto-create-calls"])
+        # Said explicitly either way: the simulator's own default is Sinch's 404.
+        self.with_command(
+            ["--auto-create-calls" if auto_create_calls else "--no-auto-create-calls"]
+        )
 
     @property
     def url(self) -> str:

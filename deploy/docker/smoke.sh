@@ -60,7 +60,7 @@ trap cleanup EXIT
 if ! deploy/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
 deploy/kafka.sh start | tail -n 1
 
-setsid uv run --frozen python -m simulator --port "$SIM_PORT" >"$sim_log" 2>&1 </dev/null &
+setsid uv run --frozen python -m simulator --port "$SIM_PORT" --auto-create-calls >"$sim_log" 2>&1 </dev/null &
 sim_pid=$!
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$SIM_PORT/_admin/health" >/dev/null 2>&1 && break

@@ -70,6 +70,10 @@ def test_compose_stack_runs_a_hangup_and_comes_down_clean() -> None:
         wait_ready(f"http://127.0.0.1:{http_port}/readyz", 180)
 
         call_id = f"call-{uuid.uuid4().hex[:12]}"
+        # Like Sinch, the simulator knows only the calls it is given.
+        httpx.post(
+            f"http://127.0.0.1:{simulator_port}/_admin/calls", json={"callId": call_id}
+        ).raise_for_status()
         client = CommandClient(f"localhost:{kafka_port}", Topics(), timeout_s=60)
         result = client.execute_blocking(command(call_id, "hangup"))
         assert result["outcome"] == "succeeded", result
