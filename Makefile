@@ -8,7 +8,7 @@ export REDIS_PORT ?= 6379
 export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
 export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
 
-.PHONY: help install run stop check lint typecheck schemas test unit integration services bench clean \
+.PHONY: help install run stop check lint typecheck imports schemas test unit integration services bench clean \
 	image image-smoke images test-containers helm-check compose-config
 
 help: ## list the targets
@@ -44,10 +44,13 @@ lint: ## ruff (lint and format)
 typecheck: ## mypy --strict
 	$(UV) run --frozen mypy
 
+imports: ## import rules between the packages (import-linter; docs/decisions/0005-package-layout.md)
+	$(UV) run --frozen lint-imports --no-cache
+
 schemas: ## regenerate schemas/ from the models
 	$(UV) run --frozen python -m service.schema_export
 
-check: lint typecheck ## all static checks, and the committed schemas match the models
+check: lint typecheck imports ## all static checks, import rules, and the committed schemas match the models
 	$(UV) run --frozen python -m service.schema_export --check
 
 unit: ## tests that need nothing running
@@ -83,4 +86,4 @@ compose-config: ## validate deploy/compose.yaml (and with deploy/compose.local.y
 	done
 
 clean: stop ## stop services and remove local state
-	rm -rf .local .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf .local .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache .grimp_cache

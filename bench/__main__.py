@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import inflight, profiling
-from bench.common import ROOT, cpu_seconds
+from bench.common import cpu_seconds
 from bench.report import (
     Report,
     from_json,
@@ -43,6 +43,7 @@ from bench.runner import (
     retried,
 )
 from bench.session import code_hash, default_in_flight, machine, session, versions
+from testkit.processes import ROOT
 
 QUICK = {"commands": 3_000, "cap_s": 5.0, "naive_cap_s": 5.0, "open_duration_s": 5.0}
 FULL = {"commands": 20_000, "cap_s": 10.0, "naive_cap_s": 10.0, "open_duration_s": 10.0}
@@ -172,7 +173,7 @@ def describe(run: RunResult) -> str:
 
 async def simulator_capacity(bench: Bench, seconds: float, processes: int) -> dict[str, Any]:
     """`processes` load processes at once (one Python client cannot keep the server busy)."""
-    await bench.simulator.prepare(0)
+    await bench.prepare_simulator(0)
     before = cpu_seconds(bench.simulator.pid) or 0.0
     procs = [
         await asyncio.create_subprocess_exec(

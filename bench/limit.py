@@ -16,7 +16,7 @@ import signal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import new_producer
+from testkit.kafka import new_producer
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -15,7 +15,8 @@ import json
 import os
 import time
 
-from bench.common import command, new_producer, percentile
+from bench.common import command, percentile
+from testkit.kafka import new_producer
 
 TICK_S = 0.002
 

@@ -22,12 +22,13 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from bench.common import MAX_COMMAND_BYTES, SIM_KEY, SIM_SECRET
+from bench.common import MAX_COMMAND_BYTES
 from service.domain.decode import Rejection, decode_command
 from service.domain.plan import plan
 from service.settings import Settings, SinchSettings
 from service.sinch import SignedAuth, SinchClient, SinchRequest, SinchTransportError
 from service.sinch import build_http_client as build_http
+from testkit.processes import SIM_KEY, SIM_SECRET
 
 
 def build_app(args: argparse.Namespace) -> tuple[FastStream, Any]:

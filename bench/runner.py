@@ -18,8 +18,6 @@ import dataclasses
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -28,27 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.common import (
-    ROOT,
-    SIM_KEY,
-    SIM_SECRET,
-    TopicCounter,
     commands,
     cpu_seconds,
-    create_topics,
-    delete_topics,
     peak_rss_mib,
     percentile,
-    produce,
-    read_topic,
     system_cpu,
 )
+from service.settings import TopicSettings
+from testkit.kafka import TopicCounter, create_topics, delete_topics, produce, read_topic
+from testkit.processes import ROOT, Process, SimulatorProcess, clean_env
+from testkit.service import ServiceProcess, service_env
 
 SAMPLE_S = 0.05
 STARTUP_TIMEOUT_S = 90.0
 WARMUP_COMMANDS = 20
+LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,122 +119,6 @@ class RunResult:
 # --- processes -------------------------------------------------------------------------
 
 
-def clean_env() -> dict[str, str]:
-    """The environment without CALLCTL_* / SIM_* settings the caller may have exported."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("CALLCTL_", "SIM_"))}
-
-
-class Proc:
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> None:
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.cwd = cwd  # `python -m` imports from here first: the code snapshot
-        self.popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen is not None else None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    async def stop(self, timeout_s: float = 3.0) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout_s`: the measurement is over when this is
-        called (results written later are not counted), so a long graceful stop only costs
-        time."""
-        popen = self.popen
-        if popen is None:
-            return None
-        if popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(popen.wait, timeout_s)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                await asyncio.to_thread(popen.wait, 10)
-        return popen.returncode
-
-    def tail(self, chars: int = 2_000) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return text[-chars:]
-
-
-class Simulator:
-    """`python -m simulator` on a free port; its admin API sets the delay and resets state."""
-
-    def __init__(self, workdir: Path, code: Path) -> None:
-        self.log_path = workdir / "simulator.log"
-        self.proc = Proc(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "--port",
-                "0",
-                "--auto-create-calls",
-                "--latency-ms",
-                "0",
-                "--request-log-limit",
-                "100000",
-                "--log-level",
-                "INFO",
-            ],
-            clean_env(),
-            self.log_path,
-            code,
-        )
-        self.url = ""
-        self._admin: httpx.AsyncClient | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid
-
-    async def start(self) -> None:
-        self.proc.start()
-        deadline = time.monotonic() + 30
-        while not self.url:
-            if time.monotonic() > deadline or not self.proc.alive():
-                raise RuntimeError(f"simulator did not start:\n{self.proc.tail()}")
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-                    if isinstance(entry, dict) and entry.get("event") == "listening":
-                        self.url = str(entry["url"])
-            await asyncio.sleep(0.1)
-        self._admin = httpx.AsyncClient(base_url=self.url, timeout=30)
-
-    async def prepare(self, latency_ms: int) -> None:
-        """Forget calls, log and counters; then set the fixed delay."""
-        assert self._admin is not None
-        (await self._admin.post("/_admin/reset")).raise_for_status()
-        response = await self._admin.put("/_admin/faults", json={"latencyMs": latency_ms})
-        response.raise_for_status()
-
-    async def requests_served(self) -> int:
-        assert self._admin is not None
-        response = await self._admin.get("/_admin/stats")
-        response.raise_for_status()
-        return int(response.json()["total"])
-
-    async def stop(self) -> None:
-        if self._admin is not None:
-            await self._admin.aclose()
-        await self.proc.stop()
-
-
 def broker_pid() -> int | None:
     local = Path(os.environ.get("CALLCTL_LOCAL_DIR", ROOT / ".local"))
     with contextlib.suppress(OSError, ValueError):
@@ -258,7 +135,7 @@ def broker_pid() -> int | None:
 class Bench:
     bootstrap: str
     workdir: Path
-    simulator: Simulator
+    simulator: SimulatorProcess
     code: Path  # the snapshot of service/, simulator/ and bench/ every process runs
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     broker: int | None = field(default_factory=broker_pid)
@@ -278,8 +155,16 @@ class Bench:
         return f"{self.counter:03d}"
 
     async def new_topics(self, names: list[str], partitions: int) -> None:
-        await create_topics(self.bootstrap, names, partitions)
+        """Topics stamped with LogAppendTime: every timestamp comes from the broker's one clock,
+        at the moment the record became readable, so result - command is the pipeline's own
+        time."""
+        await create_topics(self.bootstrap, names, partitions, LOG_APPEND_TIME)
         self.topics.extend(names)
+
+    async def prepare_simulator(self, latency_ms: int) -> None:
+        """Forget calls, log and counters; then set the fixed delay."""
+        await self.simulator.reset()
+        await self.simulator.set_faults(latencyMs=latency_ms)
 
     async def drop_topics(self) -> None:
         await delete_topics(self.bootstrap, self.topics)
@@ -293,66 +178,42 @@ class Bench:
         return topic
 
 
-@dataclass(frozen=True, slots=True)
-class RunTopics:
-    commands: str
-    results: str
-    snapshots: str
-    dead_letter: str
-
-
-def contender_proc(
-    bench: Bench, contender: Contender, topics: RunTopics, tag: str
-) -> tuple[Proc, dict[str, str]]:
+def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, tag: str) -> Process:
     group = bench.name(tag, contender.name, "group")
-    log_path = bench.workdir / f"{tag}-{contender.name}.log"
-    env = clean_env()
-    if contender.kind == "limit":
-        argv = [sys.executable, "-m", "bench.limit", "--bootstrap", bench.bootstrap]
-        argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
-    elif contender.kind == "naive":
-        argv = [sys.executable, "-m", "bench.naive", "--bootstrap", bench.bootstrap]
-        argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
-        argv += ["--sinch-url", bench.simulator.url]
-    else:
-        argv = [sys.executable, "-m", "service"]
-        state = bench.workdir / f"{tag}-{contender.name}-state"
+    name = f"{tag}-{contender.name}"
+    if contender.kind == "service":
+        state = bench.workdir / f"{name}-state"
         state.mkdir(exist_ok=True)
-        env.update(
-            {
-                "CALLCTL_KAFKA__BOOTSTRAP_SERVERS": bench.bootstrap,
-                "CALLCTL_KAFKA__GROUP_ID": group,
-                "CALLCTL_TOPICS__COMMANDS": topics.commands,
-                "CALLCTL_TOPICS__RESULTS": topics.results,
-                "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
-                "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
-                "CALLCTL_SINCH__BASE_URL": bench.simulator.url,
-                "CALLCTL_SINCH__APPLICATION_KEY": SIM_KEY,
-                "CALLCTL_SINCH__APPLICATION_SECRET": SIM_SECRET,
-                "CALLCTL_IDEMPOTENCY__SQLITE_PATH": str(state / "idempotency.sqlite3"),
-                "CALLCTL_SNAPSHOT_DEFAULT": "false",
-                "CALLCTL_LOG_FORMAT": "json",
-                "CALLCTL_LOG_LEVEL": contender.log_level,
-                "CALLCTL_HTTP_PORT": "0",
-                # Only so that a capped run stops quickly; no effect on the measured part.
-                "CALLCTL_SHUTDOWN_GRACE_S": "3",
-            }
+        env = service_env(
+            bootstrap=bench.bootstrap,
+            simulator_url=bench.simulator.url,
+            topics=topics,
+            group=group,
+            state_dir=state,
+            CALLCTL_LOG_LEVEL=contender.log_level,
+            # Only so that a capped run stops quickly; no effect on the measured part.
+            CALLCTL_SHUTDOWN_GRACE_S="3",
         )
         if contender.max_in_flight is not None:
             env["CALLCTL_MAX_IN_FLIGHT"] = str(contender.max_in_flight)
         env.update(contender.env)
-    return Proc(argv, env, log_path, bench.code), env
+        return ServiceProcess(name, env, bench.workdir, bench.code)
+    argv = [sys.executable, "-m", f"bench.{contender.kind}", "--bootstrap", bench.bootstrap]
+    argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
+    if contender.kind == "naive":
+        argv += ["--sinch-url", bench.simulator.url]
+    return Process(argv, clean_env(), bench.workdir / f"{name}.log", bench.code)
 
 
 async def run_topics(
     bench: Bench, commands_topic: str, tag: str, contender: Contender, partitions: int
-) -> RunTopics:
+) -> TopicSettings:
     base = (tag, contender.name)
-    topics = RunTopics(
-        commands_topic,
-        bench.name(*base, "results"),
-        bench.name(*base, "snapshots"),
-        bench.name(*base, "dead-letter"),
+    topics = TopicSettings(
+        commands=commands_topic,
+        results=bench.name(*base, "results"),
+        snapshots=bench.name(*base, "snapshots"),
+        dead_letter=bench.name(*base, "dead-letter"),
     )
     names = [topics.results]
     if contender.kind == "service":
@@ -362,7 +223,7 @@ async def run_topics(
 
 
 def _sample(
-    proc: Proc, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
+    proc: Process, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
 ) -> Sample:
     """`extra_floor`: CPU the load generator has used so far, once it cannot be read."""
     own = os.times()
@@ -432,7 +293,7 @@ def _outcomes(result: RunResult, parsed: list[dict[str, Any]]) -> None:
             result.errors[key] = result.errors.get(key, 0) + 1
 
 
-async def _wait_started(proc: Proc, result: RunResult) -> bool:
+async def _wait_started(proc: Process, result: RunResult) -> bool:
     if not proc.alive():
         result.note = f"exited at start: {proc.tail(600)!r}"
         return False
@@ -452,8 +313,8 @@ async def closed_loop(
     """Drain `expected` commands (or stop `cap_s` after the first result)."""
     tag = bench.next_id()
     topics = await run_topics(bench, commands_topic, tag, contender, scenario.partitions)
-    await bench.simulator.prepare(scenario.latency_ms)
-    proc, _env = contender_proc(bench, contender, topics, tag)
+    await bench.prepare_simulator(scenario.latency_ms)
+    proc = contender_proc(bench, contender, topics, tag)
     result = RunResult(contender.name, scenario, "closed", expected, log_path=str(proc.log_path))
     samples: list[Sample] = []
     profiler: Any = None
@@ -542,8 +403,8 @@ async def open_loop(
     commands_topic = bench.name(tag, "open-commands")
     await bench.new_topics([commands_topic], scenario.partitions)
     topics = await run_topics(bench, commands_topic, tag, contender, scenario.partitions)
-    await bench.simulator.prepare(scenario.latency_ms)
-    proc, _env = contender_proc(bench, contender, topics, tag)
+    await bench.prepare_simulator(scenario.latency_ms)
+    proc = contender_proc(bench, contender, topics, tag)
     result = RunResult(contender.name, scenario, "open", 0, log_path=str(proc.log_path))
     result.rate = rate
     samples: list[Sample] = []

@@ -3,6 +3,7 @@ about the machine and the versions that go into a report."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import importlib.metadata
@@ -15,9 +16,9 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bench.common import ROOT
-from bench.runner import Bench, Simulator
+from bench.runner import Bench
 from service.settings import Settings
+from testkit.processes import ROOT, SimulatorProcess
 
 PACKAGES = ("aiokafka", "faststream", "httpx", "httpcore", "anyio", "pydantic", "aiohttp")
 
@@ -28,12 +29,12 @@ def default_in_flight() -> int:
 
 
 def snapshot(workdir: Path, use_checkout: bool = False) -> Path:
-    """Copy service/, simulator/ and bench/ as they are now: other people edit the checkout
-    while a bench runs, and every run of one bench must measure the same code."""
+    """Copy service/, simulator/, testkit/ and bench/ as they are now: other people edit the
+    checkout while a bench runs, and every run of one bench must measure the same code."""
     if use_checkout:
         return ROOT
     code = workdir / "code"
-    for package in ("service", "simulator", "bench"):
+    for package in ("service", "simulator", "testkit", "bench"):
         shutil.copytree(
             ROOT / package,
             code / package,
@@ -59,14 +60,22 @@ async def session(
     workdir = workdir or Path(tempfile.mkdtemp(prefix="callctl-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     code = snapshot(workdir, use_checkout)
-    simulator = Simulator(workdir, code)
-    await simulator.start()
+    simulator = SimulatorProcess(
+        workdir,
+        "--auto-create-calls",
+        "--latency-ms",
+        "0",
+        "--request-log-limit",
+        "100000",
+        cwd=code,
+    )
+    await asyncio.to_thread(simulator.start)
     bench = Bench(bootstrap, workdir, simulator, code)
     try:
         yield bench
     finally:
         await bench.drop_topics()
-        await simulator.stop()
+        await simulator.close()
 
 
 def kafka_version() -> str:

@@ -13,8 +13,8 @@ import time
 
 import aiohttp
 
-from bench.common import SIM_KEY, SIM_SECRET
 from service.sinch import CONTENT_TYPE, SignedAuth
+from testkit.processes import SIM_KEY, SIM_SECRET
 
 BODY = (
     b'{"instructions":[{"name":"say","text":"Hello","locale":"en-US"}],'

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from tests.integration.kafka_broker import kafka_broker
 
 # tests/containers needs a Docker engine and the images of `make images`: `make test-containers`
 # runs it (CALLCTL_TEST_CONTAINERS=1); everywhere else it is not collected.
@@ -16,3 +19,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     kafka = os.environ.get("CALLCTL_TEST_KAFKA", "none named (testcontainers if Docker answers)")
     redis = os.environ.get("CALLCTL_TEST_REDIS", "none named")
     return [f"kafka broker: {kafka}", f"redis: {redis}"]
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    """The broker of the integration and fault tests (see `kafka_broker`)."""
+    with kafka_broker() as bootstrap:
+        yield bootstrap

@@ -4,20 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.harness import SimulatorProcess
-from tests.integration.kafka_broker import kafka_broker
-
-
-@pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
-    with kafka_broker() as bootstrap:
-        yield bootstrap
+from testkit.processes import SimulatorProcess
 
 
 @pytest.fixture(scope="module")
-def simulator() -> Iterator[SimulatorProcess]:
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     # calls are created on first use: thousands of calls need no set-up
-    sim = SimulatorProcess("--auto-create-calls")
+    sim = SimulatorProcess(tmp_path_factory.mktemp("simulator"), "--auto-create-calls")
     sim.start()
     yield sim
     sim.stop()

@@ -1,72 +1,36 @@
-"""Real processes for fault tests: the service as a subprocess (so it can be killed), load over
-many calls, and a checker that reads the simulator's request log and the results topic."""
+"""Fault tests' load and verdict: commands over many calls whose requests can be traced back to
+them, and a checker that reads the simulator's request log and the results topic. Processes,
+topics and Kafka helpers come from `testkit`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from service.settings import TopicSettings
+from testkit.kafka import Received, produce, read_topic
+from testkit.service import ServiceProcess, service_env, unique_topics
 
-ROOT = Path(__file__).resolve().parents[2]
-SIM_KEY = "sim-key"
-SIM_SECRET = "c2ltLXNlY3JldC0xMjM0NTY="
 HARMLESS_TYPES = {"hangup", "stopRecording", "getCallInfo"}
+# Fast commits, a short session (a killed replica's partitions move on within seconds), a lease
+# short enough to wait out, and a grace that a SIGTERM test can afford.
+FAULT_TUNING = {
+    "CALLCTL_KAFKA__CREATE_TOPICS": "true",
+    "CALLCTL_KAFKA__COMMIT_INTERVAL_MS": "200",
+    "CALLCTL_KAFKA__SESSION_TIMEOUT_MS": "6000",
+    "CALLCTL_SINCH__READ_TIMEOUT_S": "5",
+    "CALLCTL_IDEMPOTENCY__LEASE_S": "15",
+    "CALLCTL_SHUTDOWN_GRACE_S": "10",
+}
 
 
-class ServiceProcess:
-    """`python -m service` with its own environment; logs to a file for post-mortems."""
-
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
-        self.name = name
-        self.env = env
-        self.log_path = workdir / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            cwd=ROOT,
-            env={**os.environ, **self.env},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-
-    def kill(self) -> None:
-        """kill -9: no shutdown, no final commit."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def terminate(self, timeout: float = 60) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def service_env(
+def fault_env(
     *,
     bootstrap: str,
     simulator_url: str,
@@ -75,29 +39,14 @@ def service_env(
     state_dir: Path,
     **extra: str,
 ) -> dict[str, str]:
-    env = {
-        "CALLCTL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "CALLCTL_KAFKA__GROUP_ID": group,
-        "CALLCTL_KAFKA__CREATE_TOPICS": "true",
-        "CALLCTL_KAFKA__COMMIT_INTERVAL_MS": "200",
-        "CALLCTL_KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "CALLCTL_TOPICS__COMMANDS": topics.commands,
-        "CALLCTL_TOPICS__RESULTS": topics.results,
-        "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
-        "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
-        "CALLCTL_SINCH__BASE_URL": simulator_url,
-        "CALLCTL_SINCH__APPLICATION_KEY": SIM_KEY,
-        "CALLCTL_SINCH__APPLICATION_SECRET": SIM_SECRET,
-        "CALLCTL_SINCH__READ_TIMEOUT_S": "5",
-        "CALLCTL_IDEMPOTENCY__SQLITE_PATH": str(state_dir / "idempotency.sqlite3"),
-        "CALLCTL_IDEMPOTENCY__LEASE_S": "15",
-        "CALLCTL_SNAPSHOT_DEFAULT": "false",
-        "CALLCTL_SHUTDOWN_GRACE_S": "10",
-        "CALLCTL_LOG_FORMAT": "json",
-        "CALLCTL_HTTP_PORT": "0",
-    }
-    env.update(extra)
-    return env
+    return service_env(
+        bootstrap=bootstrap,
+        simulator_url=simulator_url,
+        topics=topics,
+        group=group,
+        state_dir=state_dir,
+        **{**FAULT_TUNING, **extra},
+    )
 
 
 @dataclass
@@ -143,55 +92,12 @@ def plan_load(calls: int, per_call: int, run: str) -> list[Planned]:
     return planned
 
 
-async def produce(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value, key=key) for key, value in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 async def produce_commands(bootstrap: str, topic: str, planned: list[Planned]) -> None:
     await produce(
         bootstrap,
         topic,
         [(p.call_id.encode(), json.dumps(p.command).encode()) for p in planned],
     )
-
-
-async def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of the topic, up to its end now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        deadline = time.monotonic() + 10
-        while not partitions and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < ends[tp] for tp in tps])
-
-        while await behind():
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for part in batch.values():
-                records.extend(part)
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def wait_for_results(
@@ -201,6 +107,7 @@ async def wait_for_results(
     timeout_s: float,
     processes: list[ServiceProcess],
 ) -> dict[str, list[dict[str, Any]]]:
+    """Every command's results, read again each second until all are there."""
     deadline = time.monotonic() + timeout_s
     while True:
         results = group_results(await read_topic(bootstrap, topic))
@@ -215,31 +122,13 @@ async def wait_for_results(
         await asyncio.sleep(1)
 
 
-def group_results(records: list[Any]) -> dict[str, list[dict[str, Any]]]:
+def group_results(records: list[Received]) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         result = json.loads(record.value)
         if result.get("commandId"):
             grouped[result["commandId"]].append(result)
     return grouped
-
-
-async def count_results(bootstrap: str, topic: str) -> int:
-    return len(await read_topic(bootstrap, topic))
-
-
-async def simulator_log(url: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    since = 0
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        while True:
-            response = await client.get("/_admin/requests", params={"since": since, "limit": 5000})
-            response.raise_for_status()
-            page = response.json()["requests"]
-            if not page:
-                return entries
-            entries.extend(page)
-            since = page[-1]["seq"]
 
 
 @dataclass
@@ -344,8 +233,8 @@ def prepare_run(
     bootstrap: str, simulator_url: str, state_dir: Path, *, calls: int, per_call: int, **extra: str
 ) -> FaultRun:
     run = new_run()
-    topics = unique_topics(run)
-    env = service_env(
+    topics = unique_topics("fault", run)
+    env = fault_env(
         bootstrap=bootstrap,
         simulator_url=simulator_url,
         topics=topics,
@@ -354,15 +243,6 @@ def prepare_run(
         **extra,
     )
     return FaultRun(run, topics, plan_load(calls, per_call, run), env)
-
-
-def unique_topics(run: str) -> TopicSettings:
-    return TopicSettings(
-        commands=f"fault.commands.{run}",
-        results=f"fault.results.{run}",
-        snapshots=f"fault.snapshots.{run}",
-        dead_letter=f"fault.dead-letter.{run}",
-    )
 
 
 def new_run() -> str:

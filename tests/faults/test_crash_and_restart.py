@@ -15,19 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from testkit.kafka import count_records, read_topic
+from testkit.processes import ROOT, SimulatorProcess
+from testkit.service import ServiceProcess
 from tests.faults.support import (
-    ROOT,
-    ServiceProcess,
     check_run,
-    count_results,
     group_results,
     prepare_run,
     produce_commands,
-    read_topic,
-    simulator_log,
     wait_for_results,
 )
-from tests.integration.harness import SimulatorProcess
 
 CALLS = int(os.environ.get("FAULT_CALLS", "300"))
 PER_CALL = int(os.environ.get("FAULT_PER_CALL", "10"))
@@ -37,7 +34,7 @@ async def wait_until(
     predicate_count: int, bootstrap: str, topic: str, timeout_s: float = 60
 ) -> None:
     deadline = time.monotonic() + timeout_s
-    while await count_results(bootstrap, topic) < predicate_count:
+    while await count_records(bootstrap, topic) < predicate_count:
         assert time.monotonic() < deadline, (
             f"fewer than {predicate_count} results after {timeout_s}s"
         )
@@ -71,7 +68,7 @@ async def test_kill_minus_nine_mid_load_loses_nothing_and_repeats_nothing(
         )
     finally:
         assert second.terminate() == 0, "SIGTERM: graceful stop exits 0"
-    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    verdict = check_run(planned, results, await simulator.request_log())
     assert verdict.problems == []
     replays = sum(1 for rs in results.values() for r in rs if r["duplicate"])
     print(f"kill -9: {len(planned)} commands, {replays} replayed results after the restart")
@@ -120,7 +117,7 @@ async def test_two_replicas_one_stopped_and_started_during_the_load(
     finally:
         assert one.terminate() == 0
         assert two_again.terminate() == 0
-    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    verdict = check_run(planned, results, await simulator.request_log())
     assert verdict.problems == []
     finals = [rs[-1] for rs in results.values()]
     unknown = sum(1 for r in finals if r["error"] and r["error"]["code"] == "outcome_unknown")
@@ -170,7 +167,7 @@ async def test_broker_restart_mid_load(simulator: SimulatorProcess, tmp_path: Pa
         await asyncio.to_thread(
             subprocess.run, [kafka_sh, "stop"], env=broker_env, check=False, capture_output=True
         )
-    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    verdict = check_run(planned, results, await simulator.request_log())
     assert verdict.problems == []
 
 
@@ -182,7 +179,7 @@ async def test_sigterm_while_starting_exits_zero(
     service = ServiceProcess("starting", load.env, tmp_path)
     service.start()
     await asyncio.sleep(after_s)  # still importing, or connecting to the broker
-    assert service.terminate(timeout=30) == 0, service.logs()[-2000:]
+    assert service.terminate(timeout_s=30) == 0, service.logs()[-2000:]
 
 
 async def test_sigterm_mid_load_finishes_or_abandons_with_results_commits_and_exits_zero(
@@ -205,7 +202,7 @@ async def test_sigterm_mid_load_finishes_or_abandons_with_results_commits_and_ex
     await produce_commands(kafka, load.topics.commands, load.planned)
     await asyncio.sleep(6)  # started, and a first wave of 3-second requests in flight
     stopped_at = time.monotonic()
-    assert first.terminate(timeout=30) == 0
+    assert first.terminate(timeout_s=30) == 0
     assert time.monotonic() - stopped_at < 10, "grace 1 s, then abandon, commit, exit"
     logs = first.logs()
     assert '"event": "engine_stopped"' in logs
@@ -226,5 +223,5 @@ async def test_sigterm_mid_load_finishes_or_abandons_with_results_commits_and_ex
         )
     finally:
         assert second.terminate() == 0
-    verdict = check_run(load.planned, results, await simulator_log(simulator.url))
+    verdict = check_run(load.planned, results, await simulator.request_log())
     assert verdict.problems == []

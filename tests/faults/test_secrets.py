@@ -7,18 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from testkit.kafka import produce, read_topic
+from testkit.processes import SIM_KEY, SIM_SECRET, SimulatorProcess
+from testkit.service import ServiceProcess, unique_topics
 from tests.faults.support import (
-    SIM_KEY,
-    SIM_SECRET,
-    ServiceProcess,
+    fault_env,
     new_run,
-    produce,
-    read_topic,
-    service_env,
-    unique_topics,
     wait_for_results,
 )
-from tests.integration.harness import SimulatorProcess
 
 RECORDING_SECRET = "AKIAEXAMPLE:very-secret-recording-credential:eu-central-1"
 
@@ -27,7 +23,7 @@ async def test_no_secret_reaches_logs_results_or_headers(
     kafka: str, simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
     run = new_run()
-    topics = unique_topics(run)
+    topics = unique_topics("fault", run)
     call_id = f"{run}-secret-call"
     options = {"destinationUrl": "s3://bucket/rec", "credentials": RECORDING_SECRET}
     commands: list[dict[str, Any]] = [
@@ -46,7 +42,7 @@ async def test_no_secret_reaches_logs_results_or_headers(
         },
         {"commandId": f"{run}-4", "callId": call_id, "type": "hangup"},
     ]
-    env = service_env(
+    env = fault_env(
         bootstrap=kafka,
         simulator_url=simulator.url,
         topics=topics,
@@ -82,7 +78,7 @@ async def test_no_secret_reaches_logs_results_or_headers(
     ]
     assert echoed[0]["request"]["body"]["instructions"][0]["options"]["credentials"] == "***"
     for record in await read_topic(kafka, topics.dead_letter):
-        for _, value in record.headers:
+        for value in record.headers.values():
             assert RECORDING_SECRET.encode() not in value
     for record in await read_topic(kafka, topics.snapshots):
         assert RECORDING_SECRET.encode() not in record.value

@@ -7,21 +7,18 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from testkit.kafka import produce, read_topic
+from testkit.processes import SimulatorProcess
+from testkit.service import ServiceProcess, unique_topics
 from tests.faults.support import (
     HARMLESS_TYPES,
-    ServiceProcess,
     check_run,
+    fault_env,
     new_run,
     plan_load,
     prepare_run,
-    produce,
-    read_topic,
-    service_env,
-    simulator_log,
-    unique_topics,
     wait_for_results,
 )
-from tests.integration.harness import SimulatorProcess
 
 MAX_ATTEMPTS = 4
 
@@ -64,7 +61,7 @@ async def test_flaky_sinch_every_command_ends_within_the_retry_budget(
         )
     finally:
         assert service.terminate() == 0
-    log = await simulator_log(simulator.url)
+    log = await simulator.request_log()
     verdict = check_run(planned, results, log, max_attempts=MAX_ATTEMPTS)
     assert verdict.problems == []
 
@@ -100,7 +97,7 @@ async def test_a_thousand_malformed_records_are_dead_lettered_and_the_rest_unaff
     kafka: str, simulator: SimulatorProcess, tmp_path: Path
 ) -> None:
     run = new_run()
-    topics = unique_topics(run)
+    topics = unique_topics("fault", run)
     planned = plan_load(100, 10, run)
     rng = random.Random(11)
     garbage_kinds: list[Callable[[int], bytes]] = [
@@ -124,7 +121,7 @@ async def test_a_thousand_malformed_records_are_dead_lettered_and_the_rest_unaff
     positions = [i for i, record in enumerate(mixed) if record in good_set]
     for index, record in zip(positions, good, strict=True):
         mixed[index] = record
-    env = service_env(
+    env = fault_env(
         bootstrap=kafka,
         simulator_url=simulator.url,
         topics=topics,
@@ -158,7 +155,7 @@ async def test_a_thousand_malformed_records_are_dead_lettered_and_the_rest_unaff
         if results[p.command_id][-1]["outcome"] != "succeeded"
     ]
     assert not_succeeded == []
-    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    verdict = check_run(planned, results, await simulator.request_log())
     assert verdict.problems == []
     rejected = [json.loads(r.value) for r in await read_topic(kafka, topics.results)]
     assert sum(1 for r in rejected if r["outcome"] == "rejected") == 1000, "a result per record"

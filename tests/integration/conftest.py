@@ -8,22 +8,17 @@ import pytest
 from service.kafka.topics import ensure_topics
 from service.ops.logging import configure_logging
 from service.settings import Settings
-from tests.integration.harness import KafkaClient, SimulatorProcess, service_settings, unique_topics
-from tests.integration.kafka_broker import kafka_broker
+from testkit.kafka import KafkaClient
+from testkit.processes import SimulatorProcess
+from testkit.service import service_settings, unique_topics
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
-    with kafka_broker() as bootstrap:
-        yield bootstrap
-
-
-@pytest.fixture(scope="session")
-def simulator_process() -> Iterator[SimulatorProcess]:
+def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     # Calls exist only once a test creates them, as with Sinch: unknown ids answer 404.
-    sim = SimulatorProcess("--no-auto-create-calls")
+    sim = SimulatorProcess(tmp_path_factory.mktemp("simulator"), "--no-auto-create-calls")
     sim.start()
     yield sim
     sim.stop()
@@ -42,7 +37,7 @@ def _logs() -> None:
 
 @pytest.fixture
 def settings(kafka: str, simulator: SimulatorProcess, tmp_path: Path) -> Settings:
-    return service_settings(kafka, simulator.url, tmp_path, topics=unique_topics())
+    return service_settings(kafka, simulator.url, tmp_path, topics=unique_topics("it"))
 
 
 @pytest.fixture

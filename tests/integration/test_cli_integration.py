@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from service.kafka.topics import ensure_topics
 from service.settings import Settings
-from tests.integration.harness import ROOT, SimulatorProcess, free_port, running_service
+from testkit.processes import ROOT, SimulatorProcess, free_port
+from testkit.service import running_service
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import uuid
 from typing import Any
 
 from service.settings import Settings
-from tests.integration.harness import KafkaClient, SimulatorProcess, command, running_service
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
 
 CREDENTIALS = "AKIAEXAMPLE:secret:eu-central-1"
 

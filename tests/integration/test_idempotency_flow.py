@@ -6,7 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from service.settings import Settings
-from tests.integration.harness import KafkaClient, SimulatorProcess, command, running_service
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
 
 
 async def test_the_same_command_twice_is_executed_once_and_replayed(

@@ -9,7 +9,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.settings import Settings
-from tests.integration.harness import KafkaClient, SimulatorProcess, command, running_service
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -10,13 +10,9 @@ import uuid
 from pydantic import SecretStr
 
 from service.settings import Settings, SinchSettings
-from tests.integration.harness import (
-    SIM_KEY,
-    KafkaClient,
-    SimulatorProcess,
-    command,
-    running_service,
-)
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SIM_KEY, SimulatorProcess
+from testkit.service import running_service
 
 CONTRACT_RESULT_FIELDS = {
     "commandId", "callId", "type", "outcome", "duplicate", "attempts", "httpStatus", "error",

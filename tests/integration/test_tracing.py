@@ -12,7 +12,9 @@ from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from service.settings import Settings, TracingSettings
-from tests.integration.harness import KafkaClient, SimulatorProcess, command, running_service
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

@@ -16,15 +16,9 @@ from service.kafka.adapter import tls_context
 from service.kafka.preflight import check_broker
 from service.kafka.topics import client_options, ensure_topics
 from service.ops.refusals import Refused
-from tests.integration.harness import (
-    SIM_KEY,
-    SIM_SECRET,
-    KafkaClient,
-    SimulatorProcess,
-    command,
-    running_service,
-    service_settings,
-)
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SIM_KEY, SIM_SECRET, SimulatorProcess
+from testkit.service import running_service, service_settings
 from tests.integration.secured.support import (
     SecuredKafka,
     callctl_program,

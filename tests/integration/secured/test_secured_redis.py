@@ -16,13 +16,9 @@ from service.idempotency.redis_store import RedisStore
 from service.idempotency.store import IdempotencyStore
 from service.ops.refusals import Refused
 from service.settings import IdempotencySettings, Settings
-from tests.integration.harness import (
-    KafkaClient,
-    SimulatorProcess,
-    command,
-    running_service,
-    service_settings,
-)
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service, service_settings
 from tests.integration.secured.support import SecuredRedis
 from tests.store_contract import CHECKS, StoreFactory
 
