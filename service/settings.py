@@ -158,8 +158,7 @@ class Settings(BaseSettings):
     retry: RetrySettings = RetrySettings()
     idempotency: IdempotencySettings = IdempotencySettings()
     tracing: TracingSettings = TracingSettings()
-    # bench/inflight.py, 50 ms server, 1,000 calls: throughput follows in-flight / latency to
-    # ~64, then CPU-bound; 256 was the best (bench/results/2026-11-27-after.md).
+    # The in-flight sweep's best (bench/inflight.py); its figures are in bench/results/.
     max_in_flight: int = Field(default=256, ge=1, le=10_000)
     max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")
     max_command_bytes: int = Field(default=65_536, ge=256)

@@ -1,6 +1,6 @@
 """The delivery engine: records in, lanes run them, watermarks committed, flow controlled.
 
-Guarantees it keeps (contract-v1.md, "Guarantees"):
+Guarantees it keeps (docs/contract.md, "Guarantees"):
 - per-call order and cross-call concurrency: `Lanes`;
 - at least once: an offset is committed only when its result and every earlier offset's of its
   partition are acknowledged (`OffsetTracker`); commits are batched every `commit_interval_s`,

@@ -1,8 +1,8 @@
-"""From a valid command to the one Sinch request it becomes (contract-v1.md, "Types").
+"""From a valid command to the one Sinch request it becomes (docs/contract.md, "Commands").
 
 Pure: no Kafka, no HTTP. The body is built from typed SVAML models and serialized once; the
 same bytes are signed and sent. `harmless` marks the commands that may be repeated when an
-earlier attempt may already have reached Sinch (contract, "Idempotency" and "Bounded retries").
+earlier attempt may already have reached Sinch (docs/contract.md, "Guarantees").
 """
 
 from __future__ import annotations

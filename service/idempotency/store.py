@@ -1,4 +1,4 @@
-"""Idempotency: one `commandId`, one execution (contract-v1.md, "Idempotency").
+"""Idempotency: one `commandId`, one execution (docs/contract.md, "Retrying").
 
 A claim per commandId is taken atomically before any request, with a lease that the owner keeps
 renewing while the command runs. Outcomes of `claim`:

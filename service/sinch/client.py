@@ -239,8 +239,8 @@ def build_http_client(
       reusing a connection the server is closing (reported as maybe-sent);
     * no redirects, HTTP/1.1 only;
     * the connections are aiohttp's (``httpx_aiohttp.AiohttpTransport``): httpcore's pool
-      scans every connection on every request, which at a few hundred connections cost
-      ~12 CPU-ms a request here against ~0.5 with aiohttp's (measured, bench/);
+      scans every connection on every request, which at a few hundred connections cost more
+      CPU than the rest of a command (docs/decisions/0003-httpx-over-aiohttp-pool.md);
     * ``trust_env=True`` by default so ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are honoured; an
       egress proxy is given as ``proxy`` (``CALLCTL_SINCH__PROXY_URL``), not read from the
       environment on every request. A given ``transport`` (tests) replaces all of this.
@@ -302,7 +302,7 @@ def _aiohttp_transport(
 
 class _NoCookies(httpx.Cookies):
     """Sinch's API is stateless: a cookie it set would be replayed on every later request,
-    and reading each response for cookies costs ~5 % of a command's CPU (bench/)."""
+    and reading each response for cookies costs CPU on every command for nothing (bench/)."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
         return None

@@ -1,5 +1,5 @@
-"""Command → Sinch request, byte for byte (contract-v1.md, "Types, and the request each one
-becomes"), the boundaries of every rule through `decode_command`, and where secrets may go."""
+"""Command → Sinch request, byte for byte (docs/contract.md, "Commands", the request each
+one becomes), the boundaries of every rule through `decode_command`, and where secrets may go."""
 
 from __future__ import annotations
 
