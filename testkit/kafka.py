@@ -47,8 +47,15 @@ async def partitions_of(bootstrap: str, topic: str, wait_s: float = 10.0) -> lis
     deadline = time.monotonic() + wait_s
     async with _admin(bootstrap) as admin:
         while True:
-            described = await admin.describe_topics([topic])
-            found = sorted(p["partition"] for t in described for p in t.get("partitions") or ())
+            # All topics: asking for one by name would let the broker auto-create it, with
+            # its default partition count, before the service creates it properly.
+            described = await admin.describe_topics()
+            found = sorted(
+                p["partition"]
+                for t in described
+                if t["topic"] == topic
+                for p in t.get("partitions") or ()
+            )
             if found or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.1)
