@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -45,6 +45,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Process:
     """A child process whose stdout and stderr go to `log_path`, for post-mortems."""
 
+    started: ClassVar[list[Process]] = []  # so that a failed test's leftovers can be ended
+
     def __init__(
         self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
     ) -> None:
@@ -68,6 +70,16 @@ class Process:
                 stdout=log,
                 stderr=log,
             )
+        Process.started.append(self)
+
+    @classmethod
+    def end_leftovers(cls) -> None:
+        """kill -9 every process of this class started here that still runs (a test failed
+        before stopping it)."""
+        for process in Process.started:
+            if isinstance(process, cls) and process.alive():
+                process.kill()
+        Process.started = [p for p in Process.started if p.alive()]
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None

@@ -5,6 +5,15 @@ from collections.abc import Iterator
 import pytest
 
 from testkit.processes import SimulatorProcess
+from testkit.service import ServiceProcess
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A test that fails before stopping its service processes would leave them running (and
+    using the CPU the next tests measure against): end them."""
+    yield
+    ServiceProcess.end_leftovers()
 
 
 @pytest.fixture(scope="module")
