@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +52,12 @@ def service_env(
     topics: TopicSettings,
     group: str,
     state_dir: Path,
+    tuning: Mapping[str, str] | None = None,
     **extra: str,
 ) -> dict[str, str]:
     """`CALLCTL_*` for `python -m service` against the simulator: its own topics, group and
-    SQLite file; JSON logs; any free health port; no snapshots unless `extra` says so."""
+    SQLite file; JSON logs; any free health port; no snapshots unless told. `tuning` (a test
+    suite's settings) goes on top, and `extra` (one test's) on top of that."""
     return {
         "CALLCTL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "CALLCTL_KAFKA__GROUP_ID": group,
@@ -67,6 +69,7 @@ def service_env(
         "CALLCTL_SNAPSHOT_DEFAULT": "false",
         "CALLCTL_LOG_FORMAT": "json",
         "CALLCTL_HTTP_PORT": "0",
+        **(tuning or {}),
         **extra,
     }
 

@@ -18,8 +18,9 @@ from testkit.kafka import Received, produce, read_topic
 from testkit.service import ServiceProcess, service_env, unique_topics
 
 HARMLESS_TYPES = {"hangup", "stopRecording", "getCallInfo"}
-# Fast commits, a short session (a killed replica's partitions move on within seconds), a lease
-# short enough to wait out, and a grace that a SIGTERM test can afford.
+# `service_env(tuning=FAULT_TUNING, ...)`: fast commits, a short session (a killed replica's
+# partitions move on within seconds), a lease short enough to wait out, and a grace that a
+# SIGTERM test can afford.
 FAULT_TUNING = {
     "CALLCTL_KAFKA__CREATE_TOPICS": "true",
     "CALLCTL_KAFKA__COMMIT_INTERVAL_MS": "200",
@@ -28,25 +29,6 @@ FAULT_TUNING = {
     "CALLCTL_IDEMPOTENCY__LEASE_S": "15",
     "CALLCTL_SHUTDOWN_GRACE_S": "10",
 }
-
-
-def fault_env(
-    *,
-    bootstrap: str,
-    simulator_url: str,
-    topics: TopicSettings,
-    group: str,
-    state_dir: Path,
-    **extra: str,
-) -> dict[str, str]:
-    return service_env(
-        bootstrap=bootstrap,
-        simulator_url=simulator_url,
-        topics=topics,
-        group=group,
-        state_dir=state_dir,
-        **{**FAULT_TUNING, **extra},
-    )
 
 
 @dataclass
@@ -234,7 +216,8 @@ def prepare_run(
 ) -> FaultRun:
     run = new_run()
     topics = unique_topics("fault", run)
-    env = fault_env(
+    env = service_env(
+        tuning=FAULT_TUNING,
         bootstrap=bootstrap,
         simulator_url=simulator_url,
         topics=topics,

@@ -9,9 +9,9 @@ from typing import Any
 
 from testkit.kafka import produce, read_topic
 from testkit.processes import SIM_KEY, SIM_SECRET, SimulatorProcess
-from testkit.service import ServiceProcess, unique_topics
+from testkit.service import ServiceProcess, service_env, unique_topics
 from tests.faults.support import (
-    fault_env,
+    FAULT_TUNING,
     new_run,
     wait_for_results,
 )
@@ -42,7 +42,8 @@ async def test_no_secret_reaches_logs_results_or_headers(
         },
         {"commandId": f"{run}-4", "callId": call_id, "type": "hangup"},
     ]
-    env = fault_env(
+    env = service_env(
+        tuning=FAULT_TUNING,
         bootstrap=kafka,
         simulator_url=simulator.url,
         topics=topics,

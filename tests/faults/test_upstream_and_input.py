@@ -9,11 +9,11 @@ from pathlib import Path
 
 from testkit.kafka import produce, read_topic
 from testkit.processes import SimulatorProcess
-from testkit.service import ServiceProcess, unique_topics
+from testkit.service import ServiceProcess, service_env, unique_topics
 from tests.faults.support import (
+    FAULT_TUNING,
     HARMLESS_TYPES,
     check_run,
-    fault_env,
     new_run,
     plan_load,
     prepare_run,
@@ -121,7 +121,8 @@ async def test_a_thousand_malformed_records_are_dead_lettered_and_the_rest_unaff
     positions = [i for i, record in enumerate(mixed) if record in good_set]
     for index, record in zip(positions, good, strict=True):
         mixed[index] = record
-    env = fault_env(
+    env = service_env(
+        tuning=FAULT_TUNING,
         bootstrap=kafka,
         simulator_url=simulator.url,
         topics=topics,
