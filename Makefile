@@ -45,7 +45,7 @@ typecheck: ## mypy --strict
 	$(UV) run --frozen mypy
 
 imports: ## import rules between the packages (import-linter; docs/decisions/0005-package-layout.md)
-	$(UV) run --frozen lint-imports --no-cache
+	$(UV) run --frozen lint-imports --no-cache --no-logo
 
 schemas: ## regenerate schemas/ from the models
 	$(UV) run --frozen python -m service.schema_export
