@@ -197,7 +197,7 @@ async def count_records(bootstrap: str, topic: str) -> int:
 
 @dataclass
 class KafkaClient:
-    """Produces commands and reads every output topic of one topic set as records arrive."""
+    """Produces commands and reads every other topic of one topic set as records arrive."""
 
     bootstrap: str
     topics: TopicSettings
@@ -210,10 +210,13 @@ class KafkaClient:
     async def __aenter__(self) -> KafkaClient:
         self._producer = new_producer(self.bootstrap, linger_ms=0, **self.security)
         await self._producer.start()
+        outputs = [
+            getattr(self.topics, name)
+            for name in type(self.topics).model_fields
+            if name != "commands"
+        ]
         self._consumer = AIOKafkaConsumer(
-            self.topics.results,
-            self.topics.snapshots,
-            self.topics.dead_letter,
+            *outputs,
             bootstrap_servers=self.bootstrap,
             auto_offset_reset="earliest",
             group_id=None,

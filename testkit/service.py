@@ -25,23 +25,18 @@ from testkit.processes import ROOT, SIM_KEY, SIM_SECRET, Process, clean_env
 
 
 def unique_topics(prefix: str, run: str | None = None) -> TopicSettings:
-    """The four contract topics under names no other run uses: `<prefix>.results.<run>`."""
+    """Every topic of the contract under a name no other run uses: `<prefix>.results.<run>`."""
     run = run or uuid.uuid4().hex[:10]
     return TopicSettings(
-        commands=f"{prefix}.commands.{run}",
-        results=f"{prefix}.results.{run}",
-        snapshots=f"{prefix}.snapshots.{run}",
-        dead_letter=f"{prefix}.dead-letter.{run}",
+        **{name: f"{prefix}.{name.replace('_', '-')}.{run}" for name in TopicSettings.model_fields}
     )
 
 
 def topic_env(topics: TopicSettings) -> dict[str, str]:
     """The `CALLCTL_TOPICS__*` variables naming `topics`, for the service and callctl."""
     return {
-        "CALLCTL_TOPICS__COMMANDS": topics.commands,
-        "CALLCTL_TOPICS__RESULTS": topics.results,
-        "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
-        "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
+        f"CALLCTL_TOPICS__{name.upper()}": getattr(topics, name)
+        for name in TopicSettings.model_fields
     }
 
 
