@@ -200,7 +200,7 @@ the install with a message naming the value. */}}
 {{- end -}}
 {{- $surge := include "call-control.surge" . -}}
 {{- if and (eq $kind "Deployment") (ne $surge "0") -}}
-{{- fail (printf "idempotency.backend=sqlite in a Deployment whose rolling update surges (maxSurge %s): old and new pod would share the group with two stores during every rollout, and commands would run twice; set updateStrategy.type=Recreate (or workloadKind=StatefulSet, or idempotency.backend=redis)" $surge) -}}
+{{- fail (printf "idempotency.backend=sqlite in a Deployment whose rolling update surges (maxSurge %s): old and new pod would run side by side in every rollout, and a new pod takes the claims it finds unfinished in the store for a dead process's, so a command could run twice; set updateStrategy.type=Recreate (or workloadKind=StatefulSet, or idempotency.backend=redis)" $surge) -}}
 {{- end -}}
 {{- end -}}
 {{- if and (include "call-control.saslEnabled" .) (not (or .Values.kafka.sasl.existingSecret .Values.existingSecret)) (not (and .Values.kafka.sasl.username .Values.kafka.sasl.password)) -}}
