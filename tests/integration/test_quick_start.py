@@ -34,6 +34,16 @@ def readme_lines() -> list[str]:
     return [line for line in block.group(1).splitlines() if line.strip()]
 
 
+# The machine's own network settings (a proxy, its CA bundle): a fresh machine has them too.
+MACHINE_SETTINGS = re.compile(
+    r"(?i)(proxy|ssl_cert|ca_bundle|ca_certs|cert_file|^pip_cert$|^pip_index)"
+)
+
+
+def machine_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if MACHINE_SETTINGS.search(k)}
+
+
 def path_without_uv() -> str:
     dirs = [d for d in os.environ["PATH"].split(os.pathsep) if d]
     return os.pathsep.join(d for d in dirs if not (Path(d) / "uv").exists())
@@ -51,6 +61,7 @@ def test_readme_quick_start_from_a_clean_clone(kafka: str, tmp_path: Path) -> No
     run_id = uuid.uuid4().hex[:8]
     http_port = free_port()
     env = {
+        **machine_settings(),
         "PATH": path,
         "HOME": os.environ["HOME"],
         "LANG": "C.UTF-8",
