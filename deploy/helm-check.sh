@@ -235,7 +235,7 @@ refuse "unknown security protocol (schema)" "securityProtocol" --set kafka.secur
 refuse "misspelt value (schema)" "additional properties" --set kafka.bootstrapServer=x:9092
 
 # ------------------------------------------------------------------ 5. unit tests
-if "$UNITTEST" --color=false "$CHART" >"$work/unittest.out" 2>&1; then
+if "$UNITTEST" --color=false --strict "$CHART" >"$work/unittest.out" 2>&1; then
     log "ok   unit tests: $(grep -E '^Tests:' "$work/unittest.out" | tr -s ' ')"
 else
     err "unit tests (helm-unittest)"; cat "$work/unittest.out" >&2; failures=$((failures + 1))
