@@ -20,7 +20,7 @@ help: ## list the targets
 $(UV):
 	deploy/uv.sh >/dev/null
 
-deps: $(UV) ## install the Python dependencies from the lock file (and uv $(UV_VERSION) if missing)
+deps: $(UV) ## install the Python dependencies from the lock file (and the pinned uv if missing)
 	"$(UV)" sync --frozen
 
 install: deps ## deps, and the Kafka broker's jars
