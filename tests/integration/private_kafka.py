@@ -1,7 +1,8 @@
 """A second, private Kafka broker for tests that must start and stop one (never the shared
-broker): `deploy/kafka.sh` with its own state directory and free ports. Its jars are linked
-from the repository's `.local/kafka/lib` (`make install`) or `CALLCTL_TEST_KAFKA_LIB` when
-there, else downloaded by the script (Maven, from its local repository when cached)."""
+broker): `deploy/kafka.sh` with its own state directory and free ports. Its jars are the
+repository's `.local/kafka/lib` (`make install`) or `CALLCTL_TEST_KAFKA_LIB` when there, else
+downloaded by the script into the state directory (Maven, from its local repository when
+cached)."""
 
 from __future__ import annotations
 
@@ -26,16 +27,15 @@ class PrivateKafka:
         self.state_dir = state_dir
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        jars = _jars()
         self._env = {
             **os.environ,
-            "CALLCTL_LOCAL_DIR": str(state_dir),
+            "KAFKA_STATE_DIR": str(state_dir),
+            "KAFKA_LIB_DIR": str(jars or state_dir / "lib"),
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
         }
-        (state_dir / "kafka").mkdir(parents=True, exist_ok=True)
-        jars = _jars()
-        if jars is not None:
-            (state_dir / "kafka" / "lib").symlink_to(jars.resolve())
+        state_dir.mkdir(parents=True, exist_ok=True)
 
     def _run(self, action: str, timeout_s: float) -> None:
         done = subprocess.run(
