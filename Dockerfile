@@ -19,7 +19,12 @@
 # Run: the image writes only under /app/var (the SQLite idempotency store), a declared volume,
 # so it runs with a read-only root filesystem: `--read-only --tmpfs /tmp -v state:/app/var`.
 
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+# The base by digest: a tag moves, a digest names one image. The default is the multi-arch index
+# of python:3.11-slim-bookworm as recorded from a public reference: it could not be re-checked
+# from the machine this was written on (no registry). Refresh it where a registry answers:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm   (the "Digest:" line)
+# deploy/docker/build.sh builds on the local debootstrapped base instead (BASE_IMAGE).
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 # ---------------------------------------------------------------------------------- builder
 FROM ${BASE_IMAGE} AS builder

@@ -2,35 +2,48 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export UV_PYTHON ?= 3.11
-UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# One uv for every target and script, pinned: deploy/uv.sh finds it (PATH, ~/.local/bin) or says
+# where it installs it; scripts get it through the environment.
+export UV_VERSION := 0.13.9
+export UV := $(shell UV_VERSION=$(UV_VERSION) deploy/uv.sh --path)
 export KAFKA_PORT ?= 9092
 export REDIS_PORT ?= 6379
 export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
 export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
 
-.PHONY: help install run stop check lint typecheck imports schemas test unit integration services bench clean \
-	image image-smoke images test-containers helm-check compose-config
+.PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
+	services bench clean image image-smoke images test-containers helm-check compose-config sbom audit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(UV):
-	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet uv
+	deploy/uv.sh >/dev/null
 
-install: $(UV) ## install Python deps (uv, from the lock file) and the Kafka broker's jars
-	$(UV) sync --frozen
+deps: $(UV) ## install the Python dependencies from the lock file (and the pinned uv if missing)
+	"$(UV)" sync --frozen
+
+install: deps ## deps, and the Kafka broker's jars
 	deploy/kafka.sh download
 
 services: install ## start the local Kafka broker and Redis
 	deploy/kafka.sh start
 	deploy/redis.sh start
 
-run: install ## start Kafka, the simulator (unless real Sinch credentials are set) and the service
-	deploy/kafka.sh start
-	@source deploy/dev-env.sh; \
-	if [[ $$USE_SIMULATOR == 1 ]]; then deploy/simulator.sh start; \
-	else echo "real Sinch credentials found: not starting the simulator"; fi; \
-	exec $(UV) run --frozen python -m service
+# With CALLCTL_KAFKA__BOOTSTRAP_SERVERS set, that broker is used and none is started.
+run: deps ## start Kafka, the simulator (unless real Sinch credentials are set) and the service
+	@set -e; \
+	if [[ -n "$${CALLCTL_KAFKA__BOOTSTRAP_SERVERS:-}" ]]; then \
+		echo "make run: using the broker at $$CALLCTL_KAFKA__BOOTSTRAP_SERVERS (CALLCTL_KAFKA__BOOTSTRAP_SERVERS)"; \
+	else deploy/kafka.sh start; fi; \
+	source deploy/dev-env.sh; \
+	if [[ $$USE_SIMULATOR == 1 ]]; then \
+		deploy/simulator.sh start || { echo "make run: the simulator did not start (above): stopping" >&2; exit 1; }; \
+	else echo "make run: real Sinch credentials found: not starting the simulator"; fi; \
+	exec "$(UV)" run --frozen python -m service
+
+callctl: deps ## run callctl against the local stack, e.g. make callctl ARGS='send hangup --call-id demo-1 --wait'
+	@source deploy/dev-env.sh; exec "$(UV)" run --frozen callctl $(ARGS)
 
 stop: ## stop everything `make run` and `make test` started
 	-deploy/simulator.sh stop
@@ -38,32 +51,32 @@ stop: ## stop everything `make run` and `make test` started
 	-deploy/kafka.sh stop
 
 lint: ## ruff (lint and format)
-	$(UV) run --frozen ruff check .
-	$(UV) run --frozen ruff format --check .
+	"$(UV)" run --frozen ruff check .
+	"$(UV)" run --frozen ruff format --check .
 
 typecheck: ## mypy --strict
-	$(UV) run --frozen mypy
+	"$(UV)" run --frozen mypy
 
 imports: ## import rules between the packages (import-linter; docs/decisions/0005-package-layout.md)
-	$(UV) run --frozen lint-imports --no-cache --no-logo
+	"$(UV)" run --frozen lint-imports --no-cache --no-logo
 
 schemas: ## regenerate schemas/ from the models
-	$(UV) run --frozen python -m service.schema_export
+	"$(UV)" run --frozen python -m service.schema_export
 
 check: lint typecheck imports ## all static checks, import rules, and the committed schemas match the models
-	$(UV) run --frozen python -m service.schema_export --check
+	"$(UV)" run --frozen python -m service.schema_export --check
 
 unit: ## tests that need nothing running
-	$(UV) run --frozen pytest tests --ignore=tests/integration -q
+	"$(UV)" run --frozen pytest tests --ignore=tests/integration -q
 
 integration: services ## tests against the real broker, Redis and the simulator
-	$(UV) run --frozen pytest tests/integration -q
+	"$(UV)" run --frozen pytest tests/integration -q
 
 test: install check services ## every check, then every test (unit and integration)
-	$(UV) run --frozen pytest tests -q -rfE
+	"$(UV)" run --frozen pytest tests -q -rfE
 
 bench: install services ## benchmarks (see bench/README.md)
-	$(UV) run --frozen python -m bench
+	"$(UV)" run --frozen python -m bench
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
 	deploy/docker/build.sh
@@ -75,10 +88,16 @@ images: install ## build the service, simulator and Kafka images (local Debian b
 	deploy/docker/build.sh all
 
 test-containers: images ## Kafka, the simulator and the service as containers (call_control_testing), and the compose stack
-	CALLCTL_TEST_CONTAINERS=1 TESTCONTAINERS_RYUK_DISABLED=true $(UV) run --frozen pytest tests/containers -q -rfE
+	CALLCTL_TEST_CONTAINERS=1 TESTCONTAINERS_RYUK_DISABLED=true "$(UV)" run --frozen pytest tests/containers -q -rfE
 
 helm-check: ## lint, render and validate the Helm chart offline (pinned helm and kubeconform, built with go)
 	deploy/helm-check.sh
+
+sbom: deps ## CycloneDX SBOMs: the lock file, and the image (or this environment without Docker)
+	deploy/sbom.sh
+
+audit: deps ## pip-audit of the locked dependencies (needs its vulnerability database online; not in CI)
+	deploy/audit.sh
 
 compose-config: ## validate deploy/compose.yaml (and with deploy/compose.local.yaml)
 	for files in "-f deploy/compose.yaml" "-f deploy/compose.yaml -f deploy/compose.local.yaml"; do \

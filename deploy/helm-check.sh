@@ -7,6 +7,7 @@
 #      helm        helm.sh/helm/v3@$HELM_VERSION (with the release build's -ldflags, so its
 #                  default Kubernetes version and `helm version` are the real ones)
 #      kubeconform github.com/yannh/kubeconform@$KUBECONFORM_VERSION
+#      helm-unittest github.com/helm-unittest/helm-unittest@$HELM_UNITTEST_VERSION (go build)
 # 2. Kubernetes JSON schemas for offline validation: the PyPI package kubernetes-validate ships
 #    them for Kubernetes 1.25-1.37; its wheel is fetched with pip, and the strict schemas of
 #    $KUBE_VERSIONS are unpacked into $SCHEMA_CACHE, made file-local (`$id` dropped, `$ref`s to
@@ -17,9 +18,12 @@
 #    skipped, having no schema here.
 # 4. values the chart must refuse (schema violations and the template's `fail` guards) must
 #    make `helm template` fail.
+# 5. the chart's unit tests (helm/call-control/tests/*_test.yaml) with helm-unittest: every
+#    refusal and the happy paths of the workload, its state and the NetworkPolicy.
 # Exits non-zero on any failure.
 #
-# Env: HELM_VERSION (v3.22.0), KUBECONFORM_VERSION (v0.8.0), KUBERNETES_VALIDATE_VERSION (1.37.0),
+# Env: HELM_VERSION (v3.22.0), KUBECONFORM_VERSION (v0.8.0), HELM_UNITTEST_VERSION (v1.1.2),
+#      KUBERNETES_VALIDATE_VERSION (1.37.0),
 #      KUBE_VERSIONS ("1.25.0 1.37.0": the chart's oldest supported and the newest schemas),
 #      TOOLS_BIN ($(go env GOPATH)/bin), SCHEMA_CACHE (~/.cache/call-control/k8s-json-schema).
 set -euo pipefail
@@ -31,6 +35,7 @@ PROD_VALUES="$REPO_ROOT/helm/values-production.yaml"
 
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
+HELM_UNITTEST_VERSION=${HELM_UNITTEST_VERSION:-v1.1.2}
 KUBERNETES_VALIDATE_VERSION=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
 KUBE_VERSIONS=${KUBE_VERSIONS:-1.25.0 1.37.0}
 SKIP_KINDS=ServiceMonitor,ScaledObject,TriggerAuthentication
@@ -74,7 +79,23 @@ if [[ $(built_version "$KUBECONFORM" github.com/yannh/kubeconform) != "$KUBECONF
     GOBIN="$TOOLS_BIN" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
     log "kubeconform built in $((SECONDS - t)) s"
 fi
-log "helm $("$HELM" version --template '{{.Version}}'), kubeconform $KUBECONFORM_VERSION"
+# helm-unittest: `go install ...@version` refuses it (its go.mod has a replace directive), so it
+# is built from the module's source as the main module; the file name carries the version.
+UNITTEST="$TOOLS_BIN/helm-unittest-$HELM_UNITTEST_VERSION"
+if [[ ! -x $UNITTEST ]]; then
+    log "building helm-unittest $HELM_UNITTEST_VERSION into $TOOLS_BIN (go build of the module)"
+    t=$SECONDS
+    src=$(go mod download -json "github.com/helm-unittest/helm-unittest@$HELM_UNITTEST_VERSION" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    build_dir=$(mktemp -d)
+    cp -r "$src/." "$build_dir"
+    chmod -R u+w "$build_dir"
+    (cd "$build_dir" && go build -trimpath -o "$UNITTEST.tmp" ./cmd/helm-unittest)
+    mv "$UNITTEST.tmp" "$UNITTEST"
+    rm -rf "$build_dir"
+    log "helm-unittest built in $((SECONDS - t)) s"
+fi
+log "helm $("$HELM" version --template '{{.Version}}'), kubeconform $KUBECONFORM_VERSION, helm-unittest $HELM_UNITTEST_VERSION"
 
 # ------------------------------------------------------------------ 2. schemas
 schema_root="$SCHEMA_CACHE/kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
@@ -123,11 +144,15 @@ kafka:
   securityProtocol: SASL_SSL
   sasl: {mechanism: SCRAM-SHA-256, username: callctl, password: not-a-real-password}
   tls: {caSecret: kafka-ca}
-sinch: {applicationKey: test-key, applicationSecret: dGVzdC1zZWNyZXQ=, regionalUrlTemplate: "https://calling-{region}.example.com"}
+sinch: {applicationKey: test-key, applicationSecret: dGVzdC1zZWNyZXQ=, regionalUrlTemplate: "https://calling-{region}.example.com", proxyUrl: "http://proxy.internal:3128"}
 idempotency: {backend: redis, redis: {url: "redis://redis:6379/0"}}
 autoscaling: {hpa: {enabled: true, minReplicas: 2, maxReplicas: 4}}
 serviceMonitor: {enabled: true}
 podAntiAffinityPreset: hard
+callbacks: {enabled: true}
+networkPolicy:
+  ingress: {from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]}
+  egress: {proxy: {to: [{ipBlock: {cidr: 10.9.9.9/32}}]}}
 terminationGracePeriodSeconds: 45
 extraEnv: [{name: CALLCTL_LOG_LEVEL_EXTRA, value: "1"}]
 commonAnnotations: {team: voice}
@@ -140,6 +165,13 @@ kafka:
 idempotency: {backend: redis, redis: {url: "redis://redis:6379/0"}}
 keda: {enabled: true, maxReplicaCount: 3}
 pdb: {minAvailable: 1}
+EOF
+
+# SQLite in a Deployment that recreates: the chart's own PersistentVolumeClaim
+cat >"$work/sqlite-deployment.yaml" <<'EOF'
+workloadKind: Deployment
+updateStrategy: {type: Recreate}
+persistence: {size: 8Gi, storageClass: fast-ssd}
 EOF
 
 failures=0
@@ -172,6 +204,7 @@ check default
 check production -f "$PROD_VALUES"
 check all-features -f "$work/all-features.yaml"
 check keda -f "$work/keda.yaml"
+check sqlite-deployment -f "$work/sqlite-deployment.yaml"
 
 # ------------------------------------------------------------------ 4. what must be refused
 refuse() { # name, expected message part, helm args...
@@ -189,12 +222,24 @@ refuse() { # name, expected message part, helm args...
 refuse "grace period not above shutdownGraceSeconds" "must be larger than shutdownGraceSeconds" \
     --set terminationGracePeriodSeconds=20
 refuse "sqlite with 3 replicas" "set idempotency.backend=redis" --set replicaCount=3
+refuse "sqlite with an HPA up to 3" "with up to 3 replicas" --set autoscaling.hpa.enabled=true \
+    --set autoscaling.hpa.maxReplicas=3
+refuse "sqlite without persistent storage" "persistence.enabled=false" --set persistence.enabled=false
+refuse "sqlite in a Deployment that surges" "rolling update surges" --set workloadKind=Deployment
+refuse "the memory store (schema)" "idempotency.backend" --set idempotency.backend=memory
 refuse "HPA and KEDA together" "choose one" --set idempotency.backend=redis \
     --set idempotency.redis.url=redis://r:6379/0 --set autoscaling.hpa.enabled=true --set keda.enabled=true
 refuse "SASL without credentials" "needs kafka.sasl.username" --set kafka.securityProtocol=SASL_SSL
 refuse "redis without a URL" "needs idempotency.redis.url" --set idempotency.backend=redis
 refuse "unknown security protocol (schema)" "securityProtocol" --set kafka.securityProtocol=TLS
 refuse "misspelt value (schema)" "additional properties" --set kafka.bootstrapServer=x:9092
+
+# ------------------------------------------------------------------ 5. unit tests
+if "$UNITTEST" --color=false --strict "$CHART" >"$work/unittest.out" 2>&1; then
+    log "ok   unit tests: $(grep -E '^Tests:' "$work/unittest.out" | tr -s ' ')"
+else
+    err "unit tests (helm-unittest)"; cat "$work/unittest.out" >&2; failures=$((failures + 1))
+fi
 
 if ((failures)); then
     err "$failures check(s) failed ($((SECONDS - t0)) s)"

@@ -13,6 +13,8 @@ PID_FILE="$HOME_DIR/simulator.pid"
 LOG_FILE="$HOME_DIR/simulator.log"
 SIM_PORT=${SIM_PORT:-8700}
 SIM_CREATE_CALLS=${SIM_CREATE_CALLS-demo-1,demo-2,demo-3}
+# the uv the Makefile chose (exported as UV), else the same pinned one it would choose
+UV=${UV:-$("$SCRIPT_DIR/uv.sh")}
 
 running() { [[ -f $PID_FILE ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 
@@ -23,7 +25,7 @@ start)
     mkdir -p "$HOME_DIR"
     if running; then echo "simulator already running (pid $(cat "$PID_FILE"))"; exit 0; fi
     cd "$REPO_ROOT"
-    SIM_PORT=$SIM_PORT SIM_CREATE_CALLS=$SIM_CREATE_CALLS setsid nohup uv run --frozen python -m simulator >"$LOG_FILE" 2>&1 </dev/null &
+    SIM_PORT=$SIM_PORT SIM_CREATE_CALLS=$SIM_CREATE_CALLS setsid nohup "$UV" run --frozen python -m simulator >"$LOG_FILE" 2>&1 </dev/null &
     echo $! >"$PID_FILE"
     for _ in $(seq 1 100); do
         if answering; then echo "simulator ready on http://127.0.0.1:$SIM_PORT"; exit 0; fi

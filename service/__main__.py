@@ -36,6 +36,20 @@ def main() -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level, settings.log_format)
+    from service.startup import (
+        EXIT_DEPENDENCY_UNAVAILABLE,
+        DependencyUnavailable,
+        StartupInterrupted,
+        wait_for_dependencies,
+    )
+
+    try:
+        asyncio.run(wait_for_dependencies(settings))
+    except DependencyUnavailable as error:
+        print(f"call-control: cannot start: {error}", file=sys.stderr)
+        return EXIT_DEPENDENCY_UNAVAILABLE
+    except StartupInterrupted:
+        return 0
     try:
         asyncio.run(create_app(settings).run())
     except Refused as refused:

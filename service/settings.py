@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     # Sinch's default text-to-speech limit, for say and #tts[...]; raised by Sinch support.
     tts_max_chars: int = Field(default=DEFAULT_TTS_MAX_CHARS, ge=1, le=100_000)
     shutdown_grace_s: float = Field(default=20.0, ge=0)
+    # How long start-up waits for an unreachable Kafka or Redis (service/startup.py).
+    startup_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "0.0.0.0"

@@ -16,6 +16,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd)
+# the uv the Makefile chose (exported as UV), else the same pinned one it would choose
+UV=${UV:-$("$REPO_ROOT/deploy/uv.sh")}
 IMAGE=${IMAGE:-call-control:dev}
 SIM_PORT=${SIM_PORT:-8701}
 HTTP_PORT=${HTTP_PORT:-18080}
@@ -60,7 +62,7 @@ trap cleanup EXIT
 if ! deploy/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
 deploy/kafka.sh start | tail -n 1
 
-setsid uv run --frozen python -m simulator --port "$SIM_PORT" --auto-create-calls >"$sim_log" 2>&1 </dev/null &
+setsid "$UV" run --frozen python -m simulator --port "$SIM_PORT" --auto-create-calls >"$sim_log" 2>&1 </dev/null &
 sim_pid=$!
 for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$SIM_PORT/_admin/health" >/dev/null 2>&1 && break
@@ -128,7 +130,7 @@ log "/readyz: ${ready:-no answer}; /metrics: $(curl -s "http://127.0.0.1:$HTTP_P
 
 # ------------------------------------------------------------------ one command, one result
 KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP TOPIC_COMMANDS=$topic_commands TOPIC_RESULTS=$topic_results \
-    RUN_ID=$RUN_ID uv run --frozen python - <<'EOF'
+    RUN_ID=$RUN_ID "$UV" run --frozen python - <<'EOF'
 import asyncio, json, os, sys, time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 

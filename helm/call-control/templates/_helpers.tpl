@@ -115,6 +115,44 @@ top-level existingSecret, else the Secret this chart renders (the full name). */
 {{- end }}
 {{- end -}}
 
+{{/* ------------------------------------------------------------------ workload and state */}}
+
+{{/* StatefulSet for SQLite (a pod is replaced only once the old one is gone, and its claim
+follows it), Deployment for Redis (the store is shared, so a rollout may surge); `workloadKind`
+overrides. */}}
+{{- define "call-control.workloadKind" -}}
+{{- if .Values.workloadKind -}}
+{{- .Values.workloadKind -}}
+{{- else if eq .Values.idempotency.backend "sqlite" -}}
+StatefulSet
+{{- else -}}
+Deployment
+{{- end -}}
+{{- end -}}
+
+{{- define "call-control.claimSpec" -}}
+accessModes:
+  {{- toYaml .Values.persistence.accessModes | nindent 2 }}
+{{- with .Values.persistence.storageClass }}
+storageClassName: {{ if eq . "-" }}""{{ else }}{{ . | quote }}{{ end }}
+{{- end }}
+resources:
+  requests:
+    storage: {{ .Values.persistence.size | quote }}
+{{- end -}}
+
+{{/* Extra pods a Deployment's rolling update may add ("0" when none: Recreate, or maxSurge 0). */}}
+{{- define "call-control.surge" -}}
+{{- $strategy := .Values.updateStrategy | default dict -}}
+{{- if eq ($strategy.type | default "RollingUpdate") "Recreate" -}}
+0
+{{- else -}}
+{{- $rolling := $strategy.rollingUpdate | default dict -}}
+{{- $surge := toString (hasKey $rolling "maxSurge" | ternary $rolling.maxSurge "25%") -}}
+{{- if regexMatch "^0+%?$" $surge -}}0{{- else -}}{{ $surge }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* ------------------------------------------------------------------ replicas */}}
 
 {{/* The most replicas this release can run: what decides whether SQLite is safe. */}}
@@ -148,8 +186,22 @@ the install with a message naming the value. */}}
 {{- if and .Values.keda.enabled .Values.autoscaling.hpa.enabled -}}
 {{- fail "keda.enabled and autoscaling.hpa.enabled: choose one (KEDA makes its own HPA)" -}}
 {{- end -}}
-{{- if and (gt (include "call-control.maxReplicas" . | int) 1) (ne .Values.idempotency.backend "redis") -}}
-{{- fail (printf "idempotency.backend=%s with up to %s replicas: each pod would keep its own store, so a command redelivered to another pod after a rebalance would run twice; set idempotency.backend=redis (or run one replica)" .Values.idempotency.backend (include "call-control.maxReplicas" .)) -}}
+{{- $backend := .Values.idempotency.backend -}}
+{{- $kind := include "call-control.workloadKind" . -}}
+{{- if eq $backend "memory" -}}
+{{- fail "idempotency.backend=memory forgets every executed command when the pod goes, so redelivered commands would run again: use sqlite (one replica, persistent volume) or redis" -}}
+{{- end -}}
+{{- if and (gt (include "call-control.maxReplicas" . | int) 1) (ne $backend "redis") -}}
+{{- fail (printf "idempotency.backend=%s with up to %s replicas: each pod would keep its own store, so a command redelivered to another pod after a rebalance would run twice; set idempotency.backend=redis (or run one replica)" $backend (include "call-control.maxReplicas" .)) -}}
+{{- end -}}
+{{- if eq $backend "sqlite" -}}
+{{- if not .Values.persistence.enabled -}}
+{{- fail "idempotency.backend=sqlite with persistence.enabled=false: the store would be lost with the pod, and the next pod would run again every command redelivered after its start; enable persistence (or set idempotency.backend=redis)" -}}
+{{- end -}}
+{{- $surge := include "call-control.surge" . -}}
+{{- if and (eq $kind "Deployment") (ne $surge "0") -}}
+{{- fail (printf "idempotency.backend=sqlite in a Deployment whose rolling update surges (maxSurge %s): old and new pod would run side by side in every rollout, and a new pod takes the claims it finds unfinished in the store for a dead process's, so a command could run twice; set updateStrategy.type=Recreate (or workloadKind=StatefulSet, or idempotency.backend=redis)" $surge) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (include "call-control.saslEnabled" .) (not (or .Values.kafka.sasl.existingSecret .Values.existingSecret)) (not (and .Values.kafka.sasl.username .Values.kafka.sasl.password)) -}}
 {{- fail (printf "kafka.securityProtocol=%s needs kafka.sasl.username and kafka.sasl.password, or kafka.sasl.existingSecret / existingSecret" .Values.kafka.securityProtocol) -}}
@@ -223,6 +275,10 @@ that large values are not printed in float notation. */}}
 {{- end }}
 - name: CALLCTL_SINCH__AUTH
   value: {{ $v.sinch.auth | quote }}
+{{- with $v.sinch.proxyUrl }}
+- name: CALLCTL_SINCH__PROXY_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- if include "call-control.sinch.hasCredentials" . }}
 - name: CALLCTL_SINCH__APPLICATION_KEY
   valueFrom:
@@ -288,7 +344,62 @@ that large values are not printed in float notation. */}}
   value: "0.0.0.0"
 - name: CALLCTL_HTTP_PORT
   value: {{ $v.httpPort | int64 | quote }}
+- name: CALLCTL_STARTUP_TIMEOUT_S
+  value: {{ $v.startupTimeoutSeconds | toString | quote }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* ------------------------------------------------------------------ network policy */}}
+
+{{/* One egress rule from a dict: to (peers; empty: anywhere), ports (numbers, or {port, protocol}). */}}
+{{- define "call-control.egressRule" -}}
+- ports:
+    {{- range .ports }}
+    {{- if kindIs "map" . }}
+    - port: {{ .port | int }}
+      protocol: {{ .protocol | default "TCP" }}
+    {{- else }}
+    - port: {{ . | int }}
+      protocol: TCP
+    {{- end }}
+    {{- end }}
+  {{- with .to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* Kafka ports: networkPolicy.egress.kafka.ports, else those of kafka.bootstrapServers. */}}
+{{- define "call-control.kafkaPorts" -}}
+{{- $ports := .Values.networkPolicy.egress.kafka.ports -}}
+{{- if not $ports -}}
+{{- range splitList "," .Values.kafka.bootstrapServers -}}
+{{- $port := regexFind ":[0-9]+$" (trim .) | trimPrefix ":" -}}
+{{- if $port -}}{{- $ports = append $ports ($port | int) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $ports | default (list 9092) | uniq | toYaml -}}
+{{- end -}}
+
+{{/* Redis port: networkPolicy.egress.redis.ports, else the URL's (when in values), else 6379. */}}
+{{- define "call-control.redisPorts" -}}
+{{- $ports := .Values.networkPolicy.egress.redis.ports -}}
+{{- if and (not $ports) .Values.idempotency.redis.url -}}
+{{- $port := regexFind ":[0-9]+$" (urlParse .Values.idempotency.redis.url).host | trimPrefix ":" -}}
+{{- if $port -}}{{- $ports = list ($port | int) -}}{{- end -}}
+{{- end -}}
+{{- $ports | default (list 6379) | toYaml -}}
+{{- end -}}
+
+{{/* Proxy port: networkPolicy.egress.proxy.ports, else sinch.proxyUrl's (80/443 by scheme). */}}
+{{- define "call-control.proxyPorts" -}}
+{{- $ports := .Values.networkPolicy.egress.proxy.ports -}}
+{{- if not $ports -}}
+{{- $url := urlParse .Values.sinch.proxyUrl -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- $ports = list ($port | default (eq $url.scheme "https" | ternary "443" "80") | int) -}}
+{{- end -}}
+{{- $ports | toYaml -}}
 {{- end -}}
