@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.integration.harness import ROOT, free_port
+from testkit.processes import ROOT, free_port
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
 

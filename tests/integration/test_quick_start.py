@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harness import ROOT, free_port
+from testkit.processes import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 

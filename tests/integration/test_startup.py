@@ -17,15 +17,9 @@ import httpx
 import pytest
 
 from service.startup import EXIT_DEPENDENCY_UNAVAILABLE
-from tests.faults.support import ServiceProcess, service_env
-from tests.integration.harness import (
-    ROOT,
-    KafkaClient,
-    SimulatorProcess,
-    command,
-    free_port,
-    unique_topics,
-)
+from testkit.kafka import KafkaClient, command
+from testkit.processes import ROOT, SimulatorProcess, free_port
+from testkit.service import ServiceProcess, service_env, unique_topics
 from tests.integration.private_kafka import PrivateKafka
 
 pytestmark = pytest.mark.integration
@@ -63,7 +57,7 @@ async def test_service_started_before_the_broker_waits_then_serves(
     tmp_path: Path, simulator: SimulatorProcess
 ) -> None:
     broker = PrivateKafka(tmp_path / "broker")
-    topics = unique_topics()
+    topics = unique_topics("it")
     http_port = free_port()
     env = service_env(
         bootstrap=broker.bootstrap,
@@ -121,7 +115,7 @@ def test_gives_up_after_the_timeout_with_one_line_and_exit_code_3(tmp_path: Path
     env = service_env(
         bootstrap=dead,
         simulator_url="http://127.0.0.1:9",
-        topics=unique_topics(),
+        topics=unique_topics("it"),
         group="it-startup-timeout",
         state_dir=tmp_path,
         CALLCTL_STARTUP_TIMEOUT_S="2",
