@@ -22,9 +22,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.domain.commands import COMMAND_TYPES
+from service.domain.credentials import decode_secret
+from service.domain.regions import GLOBAL_BASE_URL, default_regional_template
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
-from service.sinch.auth import decode_secret
-from service.sinch.hosts import GLOBAL_BASE_URL, default_regional_template
 
 ENV_PREFIX = "CALLCTL_"
 ENV_NESTED_DELIMITER = "__"

@@ -14,13 +14,14 @@ Secrets never appear in a ``repr``, a ``str`` or an error message.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+from service.domain.credentials import decode_secret
 
 __all__ = [
     "CONTENT_TYPE",
@@ -41,30 +42,6 @@ CONTENT_TYPE = "application/json"
 _WHITESPACE = re.compile(r"\s+")
 # Goes verbatim into a header value and the signed string: visible ASCII, no separator.
 _APPLICATION_KEY = re.compile(r"[\x21-\x39\x3b-\x7e]{1,256}")
-
-
-def decode_secret(secret: str, *, lenient: bool = False) -> bytes:
-    """The HMAC key: the base64-decoded application secret.
-
-    Strict by default (real secrets are standard base64, and a mangled one should fail the
-    start). ``lenient`` behaves like Node's ``Buffer.from(s, "base64")``: whitespace dropped,
-    the URL-safe alphabet accepted, padding optional. The error never quotes the secret.
-    """
-    if lenient:
-        secret = _WHITESPACE.sub("", secret).replace("-", "+").replace("_", "/").rstrip("=")
-        secret += "=" * (-len(secret) % 4)
-    try:
-        key = binascii.a2b_base64(secret, strict_mode=True)
-    except (binascii.Error, ValueError):
-        key = None
-    # Strict means canonical: even strict_mode lets excess padding through ("QUJD="). Node
-    # ignores non-zero trailing bits, as vector 2 ("app-secret") needs, so lenient does too.
-    if key is None or (not lenient and base64.b64encode(key).decode("ascii") != secret):
-        # No chaining and no detail: the cause may echo part of the secret.
-        raise ValueError("application secret is not valid base64") from None
-    if not key:
-        raise ValueError("application secret is empty")
-    return key
 
 
 def content_md5(body: bytes) -> str:
