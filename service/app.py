@@ -1,14 +1,19 @@
-"""The application: settings in, a FastStream app out, every resource owned by its lifespan.
+"""The composition root: settings in, a FastStream app out, every resource owned by one stack.
 
 `create_app(settings)` declares the broker, the commands subscriber and the output topics (they
-are what the AsyncAPI document shows); `Service` opens the HTTP client, the idempotency store
-and the engine at start, and closes them, in reverse, at stop.
+are what the AsyncAPI document shows). `Service` opens the tracing, the HTTP client, the
+idempotency store and its lease renewal, the health server and the engine at start, each
+registered on one `AsyncExitStack` (`Resources`) as it opens; at stop they close in reverse,
+the engine first, while the broker can still publish its last answers and commit. A close that
+raises is logged and the others still close.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 
 import structlog
 from faststream import FastStream
@@ -16,13 +21,14 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 
+from service.delivery.answers import OutputTopics
 from service.delivery.engine import Engine
 from service.delivery.publishing import Publisher
 from service.delivery.records import TopicPartition
-from service.domain.policy import Backoff
 from service.domain.results import Result, Snapshot
 from service.flow.executor import Executor
 from service.flow.handler import CommandHandler, HandlerConfig
+from service.idempotency.leases import Leases
 from service.idempotency.sqlite_store import SqliteStore
 from service.idempotency.store import IdempotencyStore, MemoryStore
 from service.kafka.adapter import (
@@ -39,6 +45,7 @@ from service.kafka.topics import ensure_topics
 from service.ops.health import HealthServer
 from service.ops.metrics import Metrics
 from service.ops.tracing import Tracing
+from service.retry import Backoff, RetryPolicy
 from service.settings import Settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
 
@@ -78,6 +85,30 @@ async def open_store(settings: Settings) -> IdempotencyStore:
     return sqlite_store
 
 
+class Resources:
+    """What the service opened, closed in reverse by one `AsyncExitStack`. Each close that
+    raises is logged and the rest still close: a stuck store must not leave the HTTP client,
+    the health port or the trace exporter open."""
+
+    def __init__(self) -> None:
+        self._stack = AsyncExitStack()
+
+    def on_close(self, name: str, close: Callable[[], Awaitable[None] | None]) -> None:
+        self._stack.push_async_callback(_close_logged, name, close)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+async def _close_logged(name: str, close: Callable[[], Awaitable[None] | None]) -> None:
+    try:
+        closing = close()
+        if inspect.isawaitable(closing):
+            await closing
+    except Exception:
+        log.exception("close_failed", resource=name)
+
+
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -88,7 +119,7 @@ class Service:
         self.health = HealthServer(
             settings.http_host, settings.http_port, ready=self.ready, registry=self.metrics.registry
         )
-        self._closers: list[Any] = []
+        self.resources = Resources()
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
             topics.commands,
@@ -149,7 +180,16 @@ class Service:
     # --- lifespan --------------------------------------------------------------------
 
     async def startup(self) -> None:
+        try:
+            await self._open()
+        except BaseException:
+            await self.resources.aclose()
+            raise
+
+    async def _open(self) -> None:
         s = self.settings
+        resources = self.resources
+        resources.on_close("tracing", self.tracing.shutdown)
         await check_broker(s.kafka)  # a refused password or certificate: one clear line
         if s.kafka.create_topics:
             await ensure_topics(s.kafka, s.topics)
@@ -161,7 +201,7 @@ class Service:
             max_connections=s.http_max_connections,
             proxy=s.sinch.proxy_url,
         )
-        self._closers.append(http.aclose)
+        resources.on_close("http client", http.aclose)
         sinch = SinchClient(
             http,
             build_auth(s),
@@ -169,48 +209,53 @@ class Service:
             regional_url_template=s.sinch.regional_template(),
         )
         store = await open_store(s)
-        self._closers.append(store.close)
+        resources.on_close("idempotency store", store.close)
+        leases = Leases(store, renew_every_s=s.idempotency.lease_s / 3)
+        leases.start()
+        resources.on_close("lease renewal", leases.stop)
         executor = Executor(
             sinch,
-            backoff=Backoff(s.retry.base_delay_s, s.retry.max_delay_s, s.retry.max_retry_after_s),
-            metrics=self.metrics,
-            max_attempts=s.retry.max_attempts,
+            policy=RetryPolicy(
+                Backoff(s.retry.base_delay_s, s.retry.max_delay_s),
+                max_attempts=s.retry.max_attempts,
+                max_retry_after_s=s.retry.max_retry_after_s,
+            ),
+            meter=self.metrics,
         )
-        publisher = Publisher(BrokerProducer(self.broker))
         handler = CommandHandler(
             HandlerConfig(
-                s.topics,
                 s.max_command_bytes,
                 s.snapshot_default,
                 s.snapshot_off_types,
                 s.tts_max_chars,
             ),
-            store=store,
+            leases=leases,
             executor=executor,
-            publisher=publisher,
-            metrics=self.metrics,
             tracing=self.tracing,
         )
         self.engine = Engine(
             handler,
-            store=store,
+            Publisher(BrokerProducer(self.broker)),
+            topics=OutputTopics(s.topics.results, s.topics.snapshots, s.topics.dead_letter),
+            meter=self.metrics,
             max_in_flight=s.max_in_flight,
             max_buffered=s.max_buffered,
             commit_interval_s=s.kafka.commit_interval_ms / 1000,
             revoke_timeout_s=min(s.shutdown_grace_s, s.kafka.session_timeout_ms / 2000),
-            on_failure=handler.on_crash,
         )
         self.metrics.observe_state(self.engine.state)
         await self.health.start()
-        self._closers.append(self.health.stop)
+        resources.on_close("health server", self.health.stop)
 
     async def after_startup(self) -> None:
-        assert self.engine is not None
+        engine = self.engine
+        assert engine is not None
         consumer = self.subscriber.consumer
         assert consumer is not None, "the commands subscriber has no consumer after start"
-        self.engine.start(
-            ConsumerAdapter(consumer), lease_renew_s=self.settings.idempotency.lease_s / 3
-        )
+        engine.start(ConsumerAdapter(consumer))
+        # Closed first: running commands finish or are abandoned with a result, and the
+        # watermarks are committed, while the broker is still up (FastStream stops it next).
+        self.resources.on_close("engine", lambda: engine.stop(self.settings.shutdown_grace_s))
         log.info(
             "service_started",
             topic=self.settings.topics.commands,
@@ -219,8 +264,7 @@ class Service:
         )
 
     async def shutdown(self) -> None:
-        if self.engine is not None:
-            await self.engine.stop(self.settings.shutdown_grace_s)
+        await self.resources.aclose()
 
     def application(self) -> FastStream:
         return FastStream(
@@ -239,10 +283,6 @@ class Service:
         )
 
     async def after_shutdown(self) -> None:
-        for close in reversed(self._closers):
-            await close()
-        self._closers.clear()
-        self.tracing.shutdown()
         log.info("service_stopped")
 
 

@@ -12,24 +12,33 @@ Guarantees it keeps (docs/contract.md, "Guarantees"):
 - rebalance: a revoked partition's waiting records are dropped (uncommitted, so the next owner
   reads them), its running ones finish or are abandoned with a result, then its watermark is
   committed, all before the partition is handed over.
+
+The engine owns what happens to a record's `Answer`: published and acknowledged, counted, and
+the canonical `command` line written, before the offset is done. A flow only says what the
+answer is (`Flow`); a per-record log context (partition, offset, and whatever the flow binds)
+is bound with structlog's contextvars, so every line about the record carries it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars
 
-from service.delivery.lanes import Lanes, Slot
+from service.delivery.answers import Answer, AnswerMeter, OutputTopics, messages
+from service.delivery.lanes import Lanes, Turn
 from service.delivery.offsets import OffsetTracker
+from service.delivery.publishing import Publisher
 from service.delivery.records import Record, TopicPartition
-from service.idempotency.store import IdempotencyStore
-from service.ops.metrics import EngineState
 
 log = structlog.get_logger(logger_name="service.engine")
+command_log = structlog.get_logger(logger_name="service.command")
 
 
 class ConsumerControl(Protocol):
@@ -45,25 +54,44 @@ class ConsumerControl(Protocol):
         """The partition's end offset as last fetched, None when unknown."""
 
 
-Handler = Callable[[Record, Slot], Awaitable[None]]
-FailureHandler = Callable[[Record, BaseException], Awaitable[bool]]
+class Flow(Protocol):
+    """What runs a record: the engine decides when, the flow what the answer is."""
+
+    async def __call__(self, record: Record, turn: Turn) -> Answer:
+        """The record's answer. Raising means a bug: the engine answers with `crashed`."""
+
+    def crashed(self, record: Record, error: Exception) -> Answer:
+        """The answer for a record whose flow raised, so the partition does not stall."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """What a metrics scrape reads from the engine and the consumer."""
+
+    in_flight: int
+    active_lanes: int
+    buffered: int
+    paused: int  # partitions
+    lag: Mapping[tuple[str, int], int]
 
 
 class Engine:
     def __init__(
         self,
-        handler: Handler,
+        flow: Flow,
+        publisher: Publisher,
         *,
-        store: IdempotencyStore,
+        topics: OutputTopics,
+        meter: AnswerMeter,
         max_in_flight: int,
         max_buffered: int,
         commit_interval_s: float,
         revoke_timeout_s: float,
-        on_failure: FailureHandler,
     ) -> None:
-        self._handler = handler
-        self._store = store
-        self._on_failure = on_failure
+        self._flow = flow
+        self._publisher = publisher
+        self._topics = topics
+        self._meter = meter
         self._lanes = Lanes(max_in_flight, self._process)
         self._offsets = OffsetTracker()
         self._max_buffered = max_buffered
@@ -79,18 +107,9 @@ class Engine:
 
     # --- wiring --------------------------------------------------------------------------
 
-    def start(self, consumer: ConsumerControl, lease_renew_s: float) -> None:
+    def start(self, consumer: ConsumerControl) -> None:
         self._consumer = consumer
-        self._tasks = [
-            asyncio.create_task(self._every(self._commit_interval_s, self.commit), name="commit"),
-            asyncio.create_task(
-                self._every(lease_renew_s, self._renew_leases), name="lease-renewal"
-            ),
-        ]
-
-    @property
-    def lanes(self) -> Lanes:
-        return self._lanes
+        self._tasks = [asyncio.create_task(self._commit_every(), name="commit")]
 
     @property
     def assigned(self) -> frozenset[TopicPartition]:
@@ -131,15 +150,40 @@ class Engine:
         for tp in touched:
             self._flow_control(tp)
 
-    async def _process(self, record: Record, slot: Slot) -> None:
+    async def _process(self, record: Record, turn: Turn) -> None:
+        # A lane runs its records one after another in one task: each starts a fresh context.
+        clear_contextvars()
+        bind_contextvars(partition=record.partition, offset=record.offset)
         self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
-            await self._handler(record, slot)
+            await self._deliver(record, await self._flow(record, turn))
         except Exception as error:
-            log.exception("command_crashed", partition=record.partition, offset=record.offset)
-            if not await self._on_failure(record, error):
+            log.exception("command_crashed")
+            try:
+                await self._deliver(record, self._flow.crashed(record, error))
+            except Exception:
+                log.exception("crash_result_not_published")
                 return  # stays pending: the watermark holds and the record is read again
         self._offsets.done(record.tp, record.offset)
+
+    async def _deliver(self, record: Record, answer: Answer) -> None:
+        """Publish the answer and wait for Kafka's acknowledgement; count it, log it."""
+        await self._publisher.publish(messages(record, answer, self._topics))
+        if answer.published is not None:
+            answer.published()
+        age_s = None
+        if record.timestamp_ms is not None:
+            age_s = max(time.time() - record.timestamp_ms / 1000, 0.0)
+        self._meter.answered(answer, age_s)
+        command_log.info(
+            "command",
+            **answer.summary,
+            type=answer.kind,
+            outcome=answer.outcome,
+            duplicate=answer.duplicate,
+            partition=record.partition,
+            offset=record.offset,
+        )
 
     def _flow_control(self, tp: TopicPartition) -> None:
         consumer = self._consumer
@@ -158,13 +202,13 @@ class Engine:
 
     # --- commits -------------------------------------------------------------------------
 
-    async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    async def _commit_every(self) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(self._commit_interval_s)
             try:
-                await job()
+                await self.commit()
             except Exception:
-                log.exception("periodic_job_failed", job=getattr(job, "__name__", "job"))
+                log.exception("periodic_job_failed", job="commit")
 
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
         """Commit every watermark that moved (of `only`, when given)."""
@@ -180,9 +224,6 @@ class Engine:
                 log.warning("commit_failed", error=type(error).__name__, partitions=len(offsets))
                 return
             self._offsets.committed(offsets)
-
-    async def _renew_leases(self) -> None:
-        await self._store.renew(self._lanes.executing_command_ids())
 
     # --- rebalance -----------------------------------------------------------------------
 

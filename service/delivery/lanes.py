@@ -3,7 +3,8 @@
 A lane is keyed by (partition, record key), so the commands of one call, which producers key
 by `callId`, queue behind each other while other calls proceed. One asyncio task per non-empty
 lane; it ends when the lane empties. A global semaphore bounds the commands in flight; a command
-waiting out a retry backoff gives its slot back, so a struggling call never holds up the rest.
+waiting out a retry backoff gives its place back (`Turn.pause`), so a struggling call never
+holds up the rest.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from enum import Enum
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 
@@ -21,36 +22,72 @@ from service.delivery.records import Record, TopicPartition
 log = structlog.get_logger(logger_name="service.lanes")
 
 LaneKey = tuple[TopicPartition, bytes | None]
+T = TypeVar("T")
 
 
-class Phase(Enum):
-    WAITING = "waiting"
-    EXECUTING = "executing"
-    PUBLISHING = "publishing"
+class Abandoned(Exception):
+    """Delivery gave up waiting for this work (a shutdown or a rebalance ran out of time): what
+    it did, or would have done, is unknown."""
 
 
-class Slot:
-    """A record's hold on an in-flight place, and the engine's handle to abandon it."""
+class Turn:
+    """A record's turn: its hold on an in-flight place, and all a flow may do with it.
 
-    __slots__ = ("_semaphore", "abandoning", "command_id", "phase", "record")
+    - `pause(s)`: wait without holding the place (a retry backoff), so others run meanwhile;
+    - `abandonable(work)`: await work that delivery may abandon; then `Abandoned` is raised.
 
-    def __init__(self, semaphore: asyncio.Semaphore, record: Record) -> None:
+    Abandoning works through an `asyncio.timeout` scope whose deadline delivery moves to now:
+    asyncio itself cancels the work and turns the cancellation into an exception of the scope,
+    so no flow has to tell an abandonment from any other cancellation.
+    """
+
+    __slots__ = ("_holding", "_scope", "_semaphore")
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        """`semaphore` has just been acquired for this turn."""
         self._semaphore = semaphore
-        self.record = record
-        self.phase = Phase.WAITING
-        self.abandoning = False
-        self.command_id: str | None = None
+        self._holding = True
+        self._scope: asyncio.Timeout | None = None
 
     async def pause(self, seconds: float) -> None:
-        """Sleep without holding the in-flight place (a retry backoff)."""
+        """Sleep without holding the in-flight place."""
         self._semaphore.release()
+        self._holding = False
         try:
             await asyncio.sleep(seconds)
         finally:
+            # Cancelled while waiting for a place, it holds none: `_end` must not release.
             await self._semaphore.acquire()
+            self._holding = True
+
+    async def abandonable(self, work: Awaitable[T]) -> T:
+        """Await `work`; raises `Abandoned` when delivery abandons it meanwhile."""
+        scope = self._scope = asyncio.timeout(None)
+        try:
+            async with scope:
+                return await work
+        except TimeoutError:
+            if scope.expired():
+                raise Abandoned from None
+            raise  # the work's own timeout
+        finally:
+            self._scope = None
+
+    def _abandon(self) -> bool:
+        """Cut short what runs under `abandonable`; False when nothing does."""
+        scope = self._scope
+        if scope is None:
+            return False
+        scope.reschedule(asyncio.get_running_loop().time())
+        return True
+
+    def _end(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._semaphore.release()
 
 
-Process = Callable[[Record, Slot], Awaitable[None]]
+Process = Callable[[Record, Turn], Awaitable[None]]
 
 
 class Lanes:
@@ -59,7 +96,7 @@ class Lanes:
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._queues: dict[LaneKey, deque[Record]] = {}
         self._tasks: dict[LaneKey, asyncio.Task[None]] = {}
-        self._running: dict[LaneKey, Slot] = {}
+        self._running: dict[LaneKey, Turn] = {}
         self._idle = asyncio.Condition()
         self._watchers = 0
         self.buffered = 0
@@ -88,19 +125,23 @@ class Lanes:
         queue = self._queues[key]
         try:
             while queue:
-                async with self._semaphore:
+                await self._semaphore.acquire()
+                turn = Turn(self._semaphore)
+                try:
                     # Taken only once a place is free: until then the record still counts as
                     # buffered, and a rebalance or a stop can still drop it.
                     if not queue:
                         break
                     record = queue.popleft()
                     self._unbuffer(key[0], 1)
-                    slot = self._running[key] = Slot(self._semaphore, record)
+                    self._running[key] = turn
                     try:
-                        await self._process(record, slot)
+                        await self._process(record, turn)
                     finally:
                         del self._running[key]
                         await self._notify()
+                finally:
+                    turn._end()
         finally:
             self._unbuffer(key[0], len(queue))
             queue.clear()
@@ -150,12 +191,12 @@ class Lanes:
         return not self._busy(tps)
 
     async def abandon(self, tps: set[TopicPartition] | None, within_s: float) -> None:
-        """Cut short what still executes in `tps`: its handler publishes an abandoned result."""
+        """Abandon what still executes in `tps` (its flow answers for it), wait for the lanes
+        to end, and cancel those that do not end in time."""
         for key in self._keys_of(tps):
-            slot = self._running.get(key)
-            if slot is not None and slot.phase is Phase.EXECUTING:
-                slot.abandoning = True
-                self._tasks[key].cancel()
+            turn = self._running.get(key)
+            if turn is not None:
+                turn._abandon()
         if not await self.wait_idle(tps, within_s):
             stuck = self._keys_of(tps)
             log.error("lanes_stuck_after_abandon", lanes=len(stuck))
@@ -164,7 +205,3 @@ class Lanes:
             await asyncio.gather(
                 *(self._tasks[k] for k in stuck if k in self._tasks), return_exceptions=True
             )
-
-    def executing_command_ids(self) -> Iterable[str]:
-        """Commands whose idempotency lease must be kept alive."""
-        return [s.command_id for s in self._running.values() if s.command_id is not None]

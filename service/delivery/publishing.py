@@ -1,19 +1,22 @@
 """Publishing what a command produced, and waiting until Kafka has acknowledged it.
 
 An offset counts as done only once its result (and snapshot, dead letter) is acknowledged, so
-a failed send is retried with backoff until it succeeds or the engine gives the record up (its
-offset then stays uncommitted and the record is read again).
+a failed send is retried with backoff (`service.retry`) until it succeeds or the engine gives
+the record up (its offset then stays uncommitted and the record is read again). The messages of
+one answer are queued together and only then awaited: they share the producer's next batch,
+and no task is made per message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
+
+from service.retry import Again, Backoff, RetryPolicy, retry
 
 log = structlog.get_logger(logger_name="service.publishing")
 
@@ -31,32 +34,39 @@ class Producer(Protocol):
         """Queue the message; the future resolves when Kafka acknowledges it."""
 
 
+# Until acknowledged: an offset is done only once its answer is, so giving up is not an option.
+UNTIL_ACKNOWLEDGED = RetryPolicy(Backoff(base_s=0.2, cap_s=5.0))
+
+
+def _unacknowledged(failed: list[Outgoing]) -> Again | None:
+    return Again("not acknowledged") if failed else None
+
+
 class Publisher:
-    def __init__(self, producer: Producer, *, max_backoff_s: float = 5.0) -> None:
+    def __init__(self, producer: Producer, *, policy: RetryPolicy = UNTIL_ACKNOWLEDGED) -> None:
         self._producer = producer
-        self._max_backoff_s = max_backoff_s
-        self._rng = random.Random()
+        self._policy = policy
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send all, then wait for every acknowledgement; retry those that failed."""
         pending = list(messages)
-        attempt = 0
-        while pending:
+        errors: list[str] = []
+
+        async def attempt() -> list[Outgoing]:
+            nonlocal pending
             outcomes = await self._send_all(pending)
             failed = [m for m, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
-            if not failed:
-                return
-            attempt += 1
-            errors = {type(o).__name__ for o in outcomes if isinstance(o, Exception)}
-            delay = self._rng.uniform(0, min(self._max_backoff_s, 0.1 * 2**attempt))
+            if failed:
+                pending = failed
+                errors[:] = sorted({type(o).__name__ for o in outcomes if isinstance(o, Exception)})
+            return failed
+
+        def on_retry(_attempt: int, delay: float, _why: Again) -> None:
             log.warning(
-                "publish_failed",
-                messages=len(failed),
-                errors=sorted(errors),
-                retry_in_s=round(delay, 2),
+                "publish_failed", messages=len(pending), errors=errors, retry_in_s=round(delay, 2)
             )
-            await asyncio.sleep(delay)
-            pending = failed
+
+        await retry(attempt, policy=self._policy, again=_unacknowledged, on_retry=on_retry)
 
     async def _send_all(self, messages: list[Outgoing]) -> list[object]:
         """Queue every message first (they share the producer's next batch), then await the

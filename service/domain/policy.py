@@ -1,8 +1,9 @@
 """Retry and outcome policy: what each Sinch answer means for the command (pure).
 
 The contract's rules ("Bounded retries"):
-- retry only transient failures, with capped exponential backoff and full jitter, honouring
-  `Retry-After`, never past `expiresAt` nor past the attempt budget;
+- retry only transient failures (how long to wait, and when to stop, is `service.retry`'s:
+  capped exponential backoff with full jitter, `Retry-After` honoured, never past `expiresAt`
+  nor past the attempt budget);
 - a request Sinch may already have processed (read timeout, 500, 502, 504, a dropped
   connection after sending) is retried only for harmless commands; the others only when Sinch
   cannot have acted on it (connection never opened, 429, 503);
@@ -15,7 +16,6 @@ Sinch's codes and where they are documented: docs/sinch-fidelity.md, "Errors".
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from enum import Enum
 
@@ -152,18 +152,3 @@ def judge_transport(*, request_sent: bool, timeout: bool, harmless: bool, detail
         f"no answer from Sinch ({detail}); it may have acted on the request, so it is not repeated",
         retryable=True,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (AWS Architecture Blog, 2015)."""
-
-    base_s: float
-    cap_s: float
-    max_retry_after_s: float
-
-    def delay(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float | None:
-        """Seconds to wait before attempt `attempt + 1`; None when Retry-After asks too much."""
-        if retry_after_s is not None:
-            return retry_after_s if retry_after_s <= self.max_retry_after_s else None
-        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))

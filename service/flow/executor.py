@@ -1,7 +1,9 @@
 """Carrying out one command against Sinch: the request, its retries, the snapshot read.
 
-The HTTP side of the pipeline: knows the Sinch client, not Kafka. Every attempt is signed
-afresh by the client; the retry policy decides, this module only waits and counts.
+The HTTP side of the flow: knows the Sinch client, never Kafka. Every attempt is signed afresh
+by the client; `domain.policy` judges each answer, `service.retry` says how long to wait and
+when to stop (the attempt budget, `Retry-After`, never past `expiresAt`); this module sends,
+waits through the caller's `wait` (which frees the in-flight place) and counts.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
 import structlog
 
@@ -20,7 +23,6 @@ from service.domain.plan import CallRequest
 from service.domain.policy import (
     MAYBE_PROCESSED_STATUSES,
     STALE_TIMESTAMP,
-    Backoff,
     Decision,
     History,
     Verdict,
@@ -29,8 +31,8 @@ from service.domain.policy import (
 )
 from service.domain.results import CallState, ErrorCode, ErrorInfo, Outcome, normalize_call
 from service.domain.wire import utc_now
-from service.ops.metrics import Metrics
 from service.ops.tracing import CommandTrace, current_span
+from service.retry import Again, RetryPolicy, retry
 from service.sinch import (
     SinchClient,
     SinchInvalidRequestError,
@@ -41,13 +43,22 @@ from service.sinch import (
 
 log = structlog.get_logger(logger_name="service.flow.executor")
 
+Wait = Callable[[float], Awaitable[None]]
+
 GET_CALL_INFO_LIMIT = (
     "Sinch has no call information for this call: it ended, the id or region is wrong, or it "
     "is not a call from an in-app client to PSTN or SIP (the only calls Sinch documents "
     "call information for)"
 )
 
-Wait = Callable[[float], Awaitable[None]]
+
+class SinchMeter(Protocol):
+    """What the executor counts (the metrics owner implements it)."""
+
+    def sinch_answered(self, method: str, status: int | None, seconds: float) -> None:
+        """One attempt: its HTTP status (None when no answer came) and how long it took."""
+
+    def retried(self, error: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +85,14 @@ class Executor:
         self,
         sinch: SinchClient,
         *,
-        backoff: Backoff,
-        max_attempts: int,
-        metrics: Metrics,
+        policy: RetryPolicy,
+        meter: SinchMeter,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._metrics = metrics
+        self._meter = meter
         self._sinch = sinch
-        self._backoff = backoff
-        self._max_attempts = max_attempts
+        self._policy = policy
         self._rng = rng or random.Random()
         self._clock = clock
 
@@ -97,7 +106,7 @@ class Executor:
         trace: CommandTrace | None = None,
     ) -> Execution:
         """Execute `request` for `command`; `wait` sleeps between attempts (the caller frees
-        its in-flight slot meanwhile, so a backing-off call never holds up other calls)."""
+        its in-flight place meanwhile, so a backing-off call never holds up other calls)."""
         attempts = _Attempts()
         decision = await self._send(request, command.expires_at, attempts, wait, trace)
         if decision.verdict is not Verdict.SUCCESS:
@@ -144,58 +153,77 @@ class Executor:
         wait: Wait,
         trace: CommandTrace | None,
     ) -> Decision:
-        while True:
+        async def attempt() -> Decision:
             attempts.count += 1
-            started = time.perf_counter()
-            try:
-                response = await self._attempt(request, trace)
-            except SinchInvalidRequestError as error:  # refused locally: a retry cannot help
-                return Decision(Verdict.FAIL, ErrorCode.INTERNAL_ERROR, str(error))
-            except SinchTransportError as error:
-                decision = judge_transport(
-                    request_sent=error.request_sent,
-                    timeout=error.timeout,
-                    harmless=request.harmless,
-                    detail=error.error_type,
-                )
-                attempts.status, attempts.response = None, None
-                self._metrics.sinch_responses.labels("none").inc()
-                maybe_sent = error.request_sent
-            else:
-                self._metrics.sinch_responses.labels(str(response.status_code)).inc()
-                attempts.status, attempts.response = response.status_code, response
-                body = response.error
-                decision = judge_response(
-                    response.status_code,
-                    body.error_code if body else None,
-                    harmless=request.harmless,
-                    retry_after_s=response.retry_after_seconds,
-                    message=body.message if body else None,
-                    ends_call=request.ends_call,
-                    history=attempts.history,
-                )
-                maybe_sent = response.status_code in MAYBE_PROCESSED_STATUSES
-                if body is not None and body.error_code == STALE_TIMESTAMP:
-                    attempts.history = replace(attempts.history, resigned=True)
-            if maybe_sent:
-                attempts.history = replace(attempts.history, maybe_sent=True)
-            self._metrics.sinch_latency.labels(request.method).observe(
-                time.perf_counter() - started
-            )
-            if decision.verdict is not Verdict.RETRY:
-                return decision
-            delay = self._next_delay(decision, attempts.count, expires_at)
-            if delay is None:
-                return Decision(Verdict.FAIL, decision.code, decision.message, retryable=True)
+            return await self._judged_attempt(request, attempts, trace)
+
+        def on_retry(attempt: int, delay: float, why: Again) -> None:
             log.debug(
                 "retrying",
                 path=request.path,
-                attempt=attempts.count,
+                attempt=attempt,
                 delay_s=round(delay, 3),
-                error=decision.code,
+                error=why.reason,
             )
-            self._metrics.retries.labels(decision.code.value if decision.code else "unknown").inc()
-            await wait(delay)
+            self._meter.retried(why.reason)
+
+        decision = await retry(
+            attempt,
+            policy=self._policy,
+            again=_again,
+            sleep=wait,
+            time_left=None if expires_at is None else lambda: self._seconds_until(expires_at),
+            on_retry=on_retry,
+            rng=self._rng,
+        )
+        if decision.verdict is Verdict.RETRY:  # no attempt left, or no time
+            return Decision(Verdict.FAIL, decision.code, decision.message, retryable=True)
+        return decision
+
+    def _seconds_until(self, moment: datetime) -> float:
+        return (moment - self._clock()).total_seconds()
+
+    async def _judged_attempt(
+        self, request: CallRequest, attempts: _Attempts, trace: CommandTrace | None
+    ) -> Decision:
+        """One attempt, and what its answer means."""
+        started = time.perf_counter()
+        try:
+            response = await self._attempt(request, trace)
+        except SinchInvalidRequestError as error:  # refused locally: a retry cannot help
+            return Decision(Verdict.FAIL, ErrorCode.INTERNAL_ERROR, str(error))
+        except SinchTransportError as error:
+            attempts.status, attempts.response = None, None
+            self._meter.sinch_answered(request.method, None, time.perf_counter() - started)
+            if error.request_sent:
+                attempts.history = replace(attempts.history, maybe_sent=True)
+            return judge_transport(
+                request_sent=error.request_sent,
+                timeout=error.timeout,
+                harmless=request.harmless,
+                detail=error.error_type,
+            )
+        self._meter.sinch_answered(
+            request.method, response.status_code, time.perf_counter() - started
+        )
+        attempts.status, attempts.response = response.status_code, response
+        body = response.error
+        decision = judge_response(
+            response.status_code,
+            body.error_code if body else None,
+            harmless=request.harmless,
+            retry_after_s=response.retry_after_seconds,
+            message=body.message if body else None,
+            ends_call=request.ends_call,
+            history=attempts.history,
+        )
+        # What this attempt teaches the next one's judgement: it may have reached Sinch, or a
+        # stale timestamp was re-signed once already.
+        if response.status_code in MAYBE_PROCESSED_STATUSES:
+            attempts.history = replace(attempts.history, maybe_sent=True)
+        if body is not None and body.error_code == STALE_TIMESTAMP:
+            attempts.history = replace(attempts.history, resigned=True)
+        return decision
 
     async def _attempt(self, request: CallRequest, trace: CommandTrace | None) -> SinchResponse:
         if trace is None:
@@ -210,18 +238,6 @@ class Executor:
             response = await self._sinch.send(outgoing)
             current_span().set_attribute("http.response.status_code", response.status_code)
             return response
-
-    def _next_delay(
-        self, decision: Decision, attempt: int, expires_at: datetime | None
-    ) -> float | None:
-        if attempt >= self._max_attempts:
-            return None
-        delay = self._backoff.delay(attempt, decision.retry_after_s, self._rng)
-        if delay is None:
-            return None
-        if expires_at is not None and self._clock() + timedelta(seconds=delay) >= expires_at:
-            return None
-        return delay
 
     @staticmethod
     def _error_info(
@@ -240,6 +256,12 @@ class Executor:
             sinch_error_code=body.error_code if body else None,
             sinch_reference=body.reference if body else None,
         )
+
+
+def _again(decision: Decision) -> Again | None:
+    if decision.verdict is not Verdict.RETRY:
+        return None
+    return Again(decision.code.value if decision.code else "unknown", decision.retry_after_s)
 
 
 def _json(response: SinchResponse | None) -> object:

@@ -1,4 +1,4 @@
-"""The flow of one command record, from bytes to acknowledged result.
+"""The flow of one command record: bytes in, one `Answer` out.
 
     decode ─ invalid ─────────────────────────────→ dead letter + rejected result
       └ claim commandId ─ seen ───────────────────→ stored result again, duplicate: true
@@ -6,23 +6,28 @@
             ├ interrupted, not harmless ──────────→ failed (outcome_unknown)
             └ new ─ expired ──────────────────────→ expired result
                   └ Sinch (retried by policy) ────→ result (+ snapshot)
+                        └ abandoned by delivery ──→ failed (outcome_unknown)
 
-Every branch ends in exactly one result, published and acknowledged before the offset is done.
+Every branch ends in exactly one answer, and a result that came from a claim is stored before it
+is answered, so a crash in between replays it rather than guessing. Delivery publishes the
+answer, counts it and logs it; the flow only waits through its `Turn` (a pause gives the
+in-flight place back) and binds the command's ids to the log context.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import structlog
+from structlog.contextvars import bind_contextvars
 
-from service.delivery.lanes import Phase, Slot
-from service.delivery.publishing import Outgoing, Publisher
+from service.delivery.answers import Answer, DeadLetter
+from service.delivery.lanes import Abandoned, Turn
 from service.delivery.records import Record
 from service.domain.commands import Command
 from service.domain.decode import Rejection, decode_command
@@ -39,18 +44,21 @@ from service.domain.results import (
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
 from service.flow.executor import Execution, Executor
-from service.idempotency.store import ClaimKind, IdempotencyStore, fingerprint
-from service.ops.metrics import Metrics
+from service.idempotency.leases import Leases
+from service.idempotency.store import Claim, ClaimKind, fingerprint
 from service.ops.tracing import CommandTrace, Tracing
-from service.settings import TopicSettings
+from service.retry import Again, Backoff, RetryPolicy, retry
 
 log = structlog.get_logger(logger_name="service.command")
 T = TypeVar("T")
 
+# An outage of the idempotency store (Redis restarting, a full disk) is waited out: failing the
+# command instead would turn an outage into a burst of wrong results.
+STORE_OUTAGE = RetryPolicy(Backoff(base_s=0.1, cap_s=5.0))
+
 
 @dataclass(frozen=True, slots=True)
 class HandlerConfig:
-    topics: TopicSettings
     max_command_bytes: int
     snapshot_default: bool
     # Command types that never read a snapshot, whatever the command says (Sinch may answer
@@ -59,76 +67,44 @@ class HandlerConfig:
     tts_max_chars: int = DEFAULT_TTS_MAX_CHARS
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One record's run: where it came from and when it started."""
+
+    record: Record
+    received_at: datetime
+    started: float
+    trace: CommandTrace
+
+
 class CommandHandler:
     def __init__(
         self,
         config: HandlerConfig,
         *,
-        store: IdempotencyStore,
+        leases: Leases,
         executor: Executor,
-        publisher: Publisher,
-        metrics: Metrics,
         tracing: Tracing,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._metrics = metrics
         self._tracing = tracing
         self._config = config
-        self._store = store
+        self._leases = leases
         self._executor = executor
-        self._publisher = publisher
         self._clock = clock
 
-    async def __call__(self, record: Record, slot: Slot) -> None:
-        trace = self._tracing.start(
-            record.headers,
-            {
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.partition": record.partition,
-                "messaging.kafka.offset": record.offset,
-            },
-        )
-        result, snapshot, dead_letter = await self._outcome(record, slot, trace)
-        slot.phase = Phase.PUBLISHING
-        await self._publish(record, result, snapshot, dead_letter, trace.headers())
-        trace.finish(
-            {
-                "callctl.command_id": result.command_id,
-                "callctl.call_id": result.call_id,
-                "callctl.type": result.type,
-                "callctl.outcome": result.outcome.value,
-                "callctl.duplicate": result.duplicate,
-                "error.type": result.error.code.value if result.error else None,
-            },
-            failed=result.outcome is not Outcome.SUCCEEDED,
-        )
-
-    async def _outcome(
-        self, record: Record, slot: Slot, trace: CommandTrace
-    ) -> tuple[Result, Snapshot | None, Rejection | None]:
-        """The one result of a record (and its snapshot or dead letter)."""
-        started = time.perf_counter()
-        received_at = self._clock()
-        decoded = decode_command(
-            record.key,
-            record.value,
-            max_bytes=self._config.max_command_bytes,
-            tts_max_chars=self._config.tts_max_chars,
-        )
+    async def __call__(self, record: Record, turn: Turn) -> Answer:
+        run = _Run(record, self._clock(), time.perf_counter(), self._trace(record))
+        decoded = self._decode(record)
         if isinstance(decoded, Rejection):
-            return self._rejected(record, decoded, received_at, started), None, decoded
+            return self._answer(run, self._rejected(run, decoded), dead_letter=decoded)
         command = decoded
-        slot.command_id = command.command_id
+        bind_contextvars(command_id=command.command_id, call_id=command.call_id)
         print_ = fingerprint(command.model_dump_json(by_alias=True).encode())
-        claim = await self._persist(slot, self._store.claim, command.command_id, print_)
-        while claim.kind is ClaimKind.BUSY:
-            await slot.pause(claim.retry_in_s)
-            claim = await self._persist(slot, self._store.claim, command.command_id, print_)
-
+        claim = await self._claim(turn, command.command_id, print_)
         if claim.kind is ClaimKind.DUPLICATE:
             assert claim.result is not None
-            return self._replay(record, claim.result, received_at, started), None, None
+            return self._answer(run, self._replay(run, claim.result))
         if claim.kind is ClaimKind.CONFLICT:
             rejection = Rejection(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -137,52 +113,30 @@ class CommandHandler:
                 command.call_id,
                 command.type,
             )
-            return self._rejected(record, rejection, received_at, started, command), None, rejection
-
-        request = plan(command)
-        execution = await self._execution(command, request, claim.kind, slot, trace)
-        result = self._result(record, command, request, execution, received_at, started)
-        # Stored before it is published: a crash in between replays it instead of guessing.
-        await self._persist(
-            slot, self._store.complete, command.command_id, print_, result.to_bytes()
-        )
-        snapshot = None
-        if execution.call is not None:
-            snapshot = Snapshot(
-                call_id=command.call_id,
-                observed_at=self._clock(),
-                command_id=command.command_id,
-                call=execution.call,
+            return self._answer(run, self._rejected(run, rejection, command), dead_letter=rejection)
+        try:
+            request = plan(command)
+            execution = (
+                self._interrupted(claim, request)
+                or self._expired(command)
+                or await self._execute(command, request, turn, run.trace)
             )
-        return result, snapshot, None
-
-    async def _persist(
-        self, slot: Slot, operation: Callable[..., Awaitable[T]], *args: object
-    ) -> T:
-        """An idempotency-store call that outlives an outage of the store (Redis restarting,
-        a full disk): retried with capped backoff, holding this call's lane and nothing else.
-        Failing the command instead would turn an outage into a burst of wrong results."""
-        delay = 0.1
-        while True:
-            try:
-                return await operation(*args)
-            except Exception as error:
-                log.warning(
-                    "idempotency_store_unavailable", error=type(error).__name__, retry_in_s=delay
-                )
-                await slot.pause(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def on_crash(self, record: Record, error: BaseException) -> bool:
-        """A bug, not bad input: answer with `internal_error` rather than stall the partition.
-        Returns whether the record got its result (else it stays pending and is read again)."""
-        now = self._clock()
-        decoded = decode_command(
-            record.key,
-            record.value,
-            max_bytes=self._config.max_command_bytes,
-            tts_max_chars=self._config.tts_max_chars,
+            result = self._result(run, command, request, execution)
+            result_bytes = result.to_bytes()
+            # Stored before it is answered: a crash in between replays it instead of guessing.
+            await self._persist(
+                turn, self._leases.complete, command.command_id, print_, result_bytes
+            )
+        finally:
+            self._leases.let_go(command.command_id)
+        return self._answer(
+            run, result, self._snapshot(command, execution), result_bytes=result_bytes
         )
+
+    def crashed(self, record: Record, error: Exception) -> Answer:
+        """A bug, not bad input: answer with `internal_error` rather than stall the partition."""
+        now = self._clock()
+        decoded = self._decode(record)
         command = decoded if not isinstance(decoded, Rejection) else None
         result = Result(
             command_id=command.command_id if command else None,
@@ -198,28 +152,61 @@ class CommandHandler:
             source=self._source(record),
             metadata=command.metadata if command else None,
         )
-        try:
-            await self._publish(record, result)
-        except Exception:
-            log.exception(
-                "crash_result_not_published", partition=record.partition, offset=record.offset
-            )
-            return False
-        return True
+        return _answer(record, result, result.to_bytes())
 
-    async def _execution(
-        self,
-        command: Command,
-        request: CallRequest,
-        claim: ClaimKind,
-        slot: Slot,
-        trace: CommandTrace,
-    ) -> Execution:
-        if claim is ClaimKind.INTERRUPTED and not request.harmless:
+    # --- steps ---------------------------------------------------------------------------
+
+    def _decode(self, record: Record) -> Command | Rejection:
+        return decode_command(
+            record.key,
+            record.value,
+            max_bytes=self._config.max_command_bytes,
+            tts_max_chars=self._config.tts_max_chars,
+        )
+
+    def _trace(self, record: Record) -> CommandTrace:
+        return self._tracing.start(
+            record.headers,
+            {
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.partition": record.partition,
+                "messaging.kafka.offset": record.offset,
+            },
+        )
+
+    async def _claim(self, turn: Turn, command_id: str, print_: str) -> Claim:
+        """The commandId's claim; while another live owner holds it (a hand-over under way),
+        wait for its lease without holding an in-flight place."""
+        claim = await self._persist(turn, self._leases.claim, command_id, print_)
+        while claim.kind is ClaimKind.BUSY:
+            await turn.pause(claim.retry_in_s)
+            claim = await self._persist(turn, self._leases.claim, command_id, print_)
+        return claim
+
+    async def _persist(
+        self, turn: Turn, operation: Callable[..., Awaitable[T]], *args: object
+    ) -> T:
+        """An idempotency-store call that outlives an outage of the store, holding this call's
+        lane and nothing else (it waits through `turn.pause`)."""
+        return await retry(
+            partial(operation, *args),
+            policy=STORE_OUTAGE,
+            retry_on=(Exception,),
+            sleep=turn.pause,
+            on_retry=_store_unavailable,
+        )
+
+    @staticmethod
+    def _interrupted(claim: Claim, request: CallRequest) -> Execution | None:
+        if claim.kind is ClaimKind.INTERRUPTED and not request.harmless:
             return _failed(
                 ErrorCode.OUTCOME_UNKNOWN,
                 "an earlier execution was interrupted and may have reached Sinch; not repeated",
             )
+        return None
+
+    def _expired(self, command: Command) -> Execution | None:
         if command.expires_at is not None and self._clock() >= command.expires_at:
             return Execution(
                 Outcome.EXPIRED,
@@ -229,55 +216,88 @@ class CommandHandler:
                     code=ErrorCode.EXPIRED, message="expiresAt passed before the command's turn"
                 ),
             )
+        return None
+
+    async def _execute(
+        self, command: Command, request: CallRequest, turn: Turn, trace: CommandTrace
+    ) -> Execution:
         snapshot = (
             command.snapshot if command.snapshot is not None else self._config.snapshot_default
         ) and command.type not in self._config.snapshot_off_types
-        slot.phase = Phase.EXECUTING
         try:
-            return await self._executor.run(
-                command, request, snapshot=snapshot, wait=slot.pause, trace=trace
+            return await turn.abandonable(
+                self._executor.run(
+                    command, request, snapshot=snapshot, wait=turn.pause, trace=trace
+                )
             )
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if not slot.abandoning or task is None:
-                raise
-            task.uncancel()
+        except Abandoned:
             return _failed(
                 ErrorCode.OUTCOME_UNKNOWN,
                 "abandoned while executing (shutdown or rebalance); Sinch may have acted on it",
                 retryable=request.harmless,
             )
 
+    def _snapshot(self, command: Command, execution: Execution) -> Snapshot | None:
+        if execution.call is None:
+            return None
+        return Snapshot(
+            call_id=command.call_id,
+            observed_at=self._clock(),
+            command_id=command.command_id,
+            call=execution.call,
+        )
+
+    def _answer(
+        self,
+        run: _Run,
+        result: Result,
+        snapshot: Snapshot | None = None,
+        *,
+        dead_letter: Rejection | None = None,
+        result_bytes: bytes | None = None,
+    ) -> Answer:
+        trace = run.trace
+        attributes = {
+            "callctl.command_id": result.command_id,
+            "callctl.call_id": result.call_id,
+            "callctl.type": result.type,
+            "callctl.outcome": result.outcome.value,
+            "callctl.duplicate": result.duplicate,
+            "error.type": result.error.code.value if result.error else None,
+        }
+        return _answer(
+            run.record,
+            result,
+            result_bytes or result.to_bytes(),
+            snapshot=snapshot.to_bytes() if snapshot is not None else None,
+            dead_letter=DeadLetter(dead_letter.code.value, dead_letter.message)
+            if dead_letter is not None
+            else None,
+            headers=trace.headers(),
+            published=partial(
+                trace.finish, attributes, failed=result.outcome is not Outcome.SUCCEEDED
+            ),
+        )
+
+    # --- results -------------------------------------------------------------------------
+
     def _source(self, record: Record) -> Source:
         return Source(topic=record.topic, partition=record.partition, offset=record.offset)
 
-    def _elapsed_ms(self, started: float) -> float:
-        return round((time.perf_counter() - started) * 1000, 3)
+    def _elapsed_ms(self, run: _Run) -> float:
+        return round((time.perf_counter() - run.started) * 1000, 3)
 
-    def _rejected(
-        self,
-        record: Record,
-        rejection: Rejection,
-        received_at: datetime,
-        started: float,
-        command: Command | None = None,
-    ) -> Result:
+    def _rejected(self, run: _Run, rejection: Rejection, command: Command | None = None) -> Result:
         return rejection.result(
-            received_at=received_at,
+            received_at=run.received_at,
             completed_at=self._clock(),
-            duration_ms=self._elapsed_ms(started),
-            source=self._source(record),
+            duration_ms=self._elapsed_ms(run),
+            source=self._source(run.record),
             metadata=command.metadata if command else None,
         )
 
     def _result(
-        self,
-        record: Record,
-        command: Command,
-        request: CallRequest,
-        execution: Execution,
-        received_at: datetime,
-        started: float,
+        self, run: _Run, command: Command, request: CallRequest, execution: Execution
     ) -> Result:
         return Result(
             command_id=command.command_id,
@@ -289,73 +309,55 @@ class CommandHandler:
             error=execution.error,
             note=execution.note,
             request=RequestEcho(**request.echo()) if execution.attempts else None,
-            received_at=received_at,
+            received_at=run.received_at,
             completed_at=self._clock(),
-            duration_ms=self._elapsed_ms(started),
-            source=self._source(record),
+            duration_ms=self._elapsed_ms(run),
+            source=self._source(run.record),
             metadata=command.metadata,
         )
 
-    def _replay(
-        self, record: Record, stored: bytes, received_at: datetime, started: float
-    ) -> Result:
+    def _replay(self, run: _Run, stored: bytes) -> Result:
         original = Result.model_validate_json(stored)
         return original.model_copy(
             update={
                 "duplicate": True,
-                "received_at": received_at,
+                "received_at": run.received_at,
                 "completed_at": self._clock(),
-                "duration_ms": self._elapsed_ms(started),
-                "source": self._source(record),
+                "duration_ms": self._elapsed_ms(run),
+                "source": self._source(run.record),
             }
         )
 
-    async def _publish(
-        self,
-        record: Record,
-        result: Result,
-        snapshot: Snapshot | None = None,
-        dead_letter: Rejection | None = None,
-        trace_headers: dict[str, str] | None = None,
-    ) -> None:
-        topics = self._config.topics
-        key = result.call_id.encode() if result.call_id else record.key
-        headers = trace_headers or {}
-        messages = [Outgoing(topics.results, key, result.to_bytes(), headers)]
-        if snapshot is not None:
-            snapshot_key = snapshot.call_id.encode()
-            messages.append(Outgoing(topics.snapshots, snapshot_key, snapshot.to_bytes(), headers))
-        if dead_letter is not None:
-            letter_headers = {**headers, **_dead_letter_headers(record, dead_letter)}
-            messages.append(Outgoing(topics.dead_letter, record.key, record.value, letter_headers))
-        await self._publisher.publish(messages)
-        self._count(record, result, dead_letter)
-        log.info(
-            "command",
-            command_id=result.command_id,
-            call_id=result.call_id,
-            type=result.type,
-            outcome=result.outcome.value,
-            error=result.error.code.value if result.error else None,
-            attempts=result.attempts,
-            http_status=result.http_status,
-            duration_ms=result.duration_ms,
-            partition=record.partition,
-            offset=record.offset,
-            duplicate=result.duplicate,
-        )
 
-    def _count(self, record: Record, result: Result, dead_letter: Rejection | None) -> None:
-        metrics = self._metrics
-        kind = result.type or "unknown"
-        metrics.commands.labels(kind, result.outcome.value).inc()
-        if result.duplicate:
-            metrics.duplicates.inc()
-        if dead_letter is not None:
-            metrics.dead_letters.labels(dead_letter.code.value).inc()
-        if record.timestamp_ms is not None:
-            age_s = time.time() - record.timestamp_ms / 1000
-            metrics.command_latency.labels(kind).observe(max(age_s, 0.0))
+def _answer(
+    record: Record,
+    result: Result,
+    result_bytes: bytes,
+    *,
+    snapshot: bytes | None = None,
+    dead_letter: DeadLetter | None = None,
+    headers: dict[str, str] | None = None,
+    published: Callable[[], None] | None = None,
+) -> Answer:
+    return Answer(
+        result=result_bytes,
+        key=result.call_id.encode() if result.call_id else record.key,
+        outcome=result.outcome.value,
+        kind=result.type,
+        duplicate=result.duplicate,
+        snapshot=snapshot,
+        dead_letter=dead_letter,
+        headers=headers or {},
+        summary={
+            "command_id": result.command_id,
+            "call_id": result.call_id,
+            "error": result.error.code.value if result.error else None,
+            "attempts": result.attempts,
+            "http_status": result.http_status,
+            "duration_ms": result.duration_ms,
+        },
+        published=published,
+    )
 
 
 def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:
@@ -364,12 +366,5 @@ def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execut
     )
 
 
-def _dead_letter_headers(record: Record, rejection: Rejection) -> dict[str, str]:
-    return {
-        "content-type": "application/octet-stream",  # the original bytes, JSON or not
-        "error.code": rejection.code.value,
-        "error.message": rejection.message,
-        "source.topic": record.topic,
-        "source.partition": str(record.partition),
-        "source.offset": str(record.offset),
-    }
+def _store_unavailable(_attempt: int, delay: float, why: Again) -> None:
+    log.warning("idempotency_store_unavailable", error=why.reason, retry_in_s=round(delay, 3))

@@ -54,15 +54,6 @@ end
 return 0
 """
 
-# KEYS[1] claim key; ARGV: owner
-_RELEASE = """
-local mine = redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
-if mine and redis.call('HEXISTS', KEYS[1], 'result') == 0 then
-  redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
 
 class RedisStore:
     def __init__(
@@ -82,7 +73,6 @@ class RedisStore:
         self.owner = new_owner_id()
         self._claim: Any = self._redis.register_script(_CLAIM)
         self._renew: Any = self._redis.register_script(_RENEW)
-        self._release: Any = self._redis.register_script(_RELEASE)
 
     async def open(self) -> None:
         """Fail the start, not the first command, when Redis cannot be reached."""
@@ -143,9 +133,6 @@ class RedisStore:
                 count += 1
             if count:
                 await pipe.execute()
-
-    async def release(self, command_id: str) -> None:
-        await self._release(keys=[self._key(command_id)], args=[self.owner])
 
     async def close(self) -> None:
         await self._redis.aclose()

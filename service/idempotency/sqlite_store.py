@@ -9,8 +9,8 @@ helps no one.
 Group commit: operations queue up, and one worker thread runs everything queued as a single
 transaction, then answers each caller. A claim is still atomic (one writer, its read and write
 in one transaction), an operation's answer still means it is on disk, and the event loop never
-waits for SQLite: one statement per command on the loop thread, with WAL checkpoints landing
-on it now and then, cost a fifth of the service's CPU and most of its latency tail (bench/).
+waits for SQLite: statements on the loop thread, with WAL checkpoints landing on it now and
+then, cost much of the service's CPU and most of its latency tail (measured in bench/).
 """
 
 from __future__ import annotations
@@ -174,15 +174,6 @@ class SqliteStore:
                 "UPDATE claims SET lease_until = ? "
                 "WHERE command_id = ? AND owner = ? AND result IS NULL",
                 [(now + self._lease_s, command_id, self.owner) for command_id in ids],
-            )
-
-        await self._submit(run)
-
-    async def release(self, command_id: str) -> None:
-        def run(db: sqlite3.Connection, _: float) -> None:
-            db.execute(
-                "DELETE FROM claims WHERE command_id = ? AND owner = ? AND result IS NULL",
-                (command_id, self.owner),
             )
 
         await self._submit(run)

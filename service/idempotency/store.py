@@ -1,7 +1,7 @@
 """Idempotency: one `commandId`, one execution (docs/contract.md, "Retrying").
 
 A claim per commandId is taken atomically before any request, with a lease that the owner keeps
-renewing while the command runs. Outcomes of `claim`:
+renewing while the command runs (`leases.Leases`). Outcomes of `claim`:
 
 - NEW: first sight; execute it.
 - DUPLICATE: finished before; replay the stored result with `duplicate: true`.
@@ -47,10 +47,7 @@ class IdempotencyStore(Protocol):
         """Store the result; the id answers DUPLICATE until the retention ends."""
 
     async def renew(self, command_ids: Iterable[str]) -> None:
-        """Extend the leases this owner holds (called periodically for commands in flight)."""
-
-    async def release(self, command_id: str) -> None:
-        """Give a claim back unfinished, when no request was made."""
+        """Extend the leases this owner holds (`Leases` calls it for the commands in flight)."""
 
     async def close(self) -> None: ...
 
@@ -122,11 +119,6 @@ class MemoryStore:
             entry = self._entries.get(command_id)
             if entry is not None and entry.owner == self.owner and entry.result is None:
                 entry.lease_until = until
-
-    async def release(self, command_id: str) -> None:
-        entry = self._entries.get(command_id)
-        if entry is not None and entry.owner == self.owner and entry.result is None:
-            del self._entries[command_id]
 
     async def close(self) -> None:
         self._entries.clear()

@@ -3,6 +3,11 @@ terminal. Our lines go straight from structlog to stderr (no stdlib round trip: 
 line per command is on the hot path); stdlib records (FastStream, aiokafka) are rendered by the
 same processors through a `ProcessorFormatter`, so both look alike.
 
+Context per command: delivery binds `partition` and `offset` when a record's turn starts, the
+flow binds `command_id` and `call_id` once decoded (structlog's contextvars, merged into every
+line by `merge_contextvars`), so every line about a command (retries, store waits, publish
+failures, crashes) names it without passing ids around.
+
 Secrets: aiokafka logs record keys and values at DEBUG, so its loggers never go below WARNING;
 our code never logs headers, secrets or command bodies.
 """

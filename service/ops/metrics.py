@@ -1,15 +1,21 @@
 """Prometheus metrics of one service instance, in its own registry (no module globals, so
-tests can run several services in one process). Gauges that describe the engine's state are
-read at scrape time rather than updated on the hot path."""
+tests can run several services in one process).
+
+The metrics are counted where things happen, through small hooks those packages define
+(delivery's `AnswerMeter`, the executor's `SinchMeter`), so neither imports this module. Gauges
+that describe the engine's state are read at scrape time from delivery's `EngineState` rather
+than updated on the hot path."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from service.delivery.answers import Answer
+from service.delivery.engine import EngineState
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -62,16 +68,26 @@ class Metrics:
     def observe_state(self, read: Callable[[], EngineState]) -> None:
         self.registry.register(_StateCollector(read))
 
+    # --- delivery's AnswerMeter ----------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class EngineState:
-    """What the scrape reads from the engine and the consumer."""
+    def answered(self, answer: Answer, age_s: float | None) -> None:
+        kind = answer.kind or "unknown"
+        self.commands.labels(kind, answer.outcome).inc()
+        if answer.duplicate:
+            self.duplicates.inc()
+        if answer.dead_letter is not None:
+            self.dead_letters.labels(answer.dead_letter.code).inc()
+        if age_s is not None:
+            self.command_latency.labels(kind).observe(age_s)
 
-    in_flight: int
-    active_lanes: int
-    buffered: int
-    paused: int  # partitions
-    lag: Mapping[tuple[str, int], int]
+    # --- the executor's SinchMeter -------------------------------------------------------
+
+    def sinch_answered(self, method: str, status: int | None, seconds: float) -> None:
+        self.sinch_responses.labels(str(status) if status is not None else "none").inc()
+        self.sinch_latency.labels(method).observe(seconds)
+
+    def retried(self, error: str) -> None:
+        self.retries.labels(error).inc()
 
 
 class _StateCollector(Collector):

@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import asyncio
 
-from service.delivery.engine import Engine
-from service.delivery.lanes import Phase, Slot
+import structlog
+from structlog.testing import capture_logs
+
+from service.delivery.answers import Answer, DeadLetter, OutputTopics
+from service.delivery.engine import Engine, EngineState, Flow
+from service.delivery.lanes import Abandoned, Turn
+from service.delivery.publishing import Outgoing, Publisher
 from service.delivery.records import Record, TopicPartition
-from service.idempotency.store import MemoryStore
-from service.ops.metrics import EngineState
 
 TP0 = TopicPartition("commands", 0)
 TP1 = TopicPartition("commands", 1)
+TOPICS = OutputTopics("results", "snapshots", "dead-letter")
 
 
 class FakeConsumer:
@@ -40,8 +44,27 @@ class FakeConsumer:
         return None
 
 
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    async def send(self, message: Outgoing) -> asyncio.Future[object]:
+        self.sent.append(message)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.answers: list[Answer] = []
+
+    def answered(self, answer: Answer, age_s: float | None) -> None:
+        self.answers.append(answer)
+
+
 class Gated:
-    """A handler whose commands finish when the test says so."""
+    """A flow whose commands finish when the test says so."""
 
     def __init__(self) -> None:
         self.gates: dict[int, asyncio.Event] = {}
@@ -52,35 +75,39 @@ class Gated:
         for offset in offsets:
             self.gates.setdefault(offset, asyncio.Event()).set()
 
-    async def __call__(self, record: Record, slot: Slot) -> None:
+    async def __call__(self, record: Record, turn: Turn) -> Answer:
         self.started.append(record.offset)
-        slot.phase = Phase.EXECUTING
         try:
-            await self.gates.setdefault(record.offset, asyncio.Event()).wait()
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if not slot.abandoning or task is None:
-                raise
-            task.uncancel()
+            await turn.abandonable(self.gates.setdefault(record.offset, asyncio.Event()).wait())
+        except Abandoned:
             self.abandoned.append(record.offset)
+            return Answer(b"abandoned", record.key, "failed")
+        return Answer(b"done", record.key, "succeeded")
+
+    def crashed(self, record: Record, error: Exception) -> Answer:
+        return Answer(b"crashed", record.key, "failed")
 
 
-async def never_fails(_: Record, __: BaseException) -> bool:
-    return True
-
-
-def make_engine(handler: Gated, *, max_buffered: int = 1000) -> tuple[Engine, FakeConsumer]:
+def make_engine(
+    handler: Flow,
+    *,
+    max_buffered: int = 1000,
+    max_in_flight: int = 100,
+    producer: FakeProducer | None = None,
+    meter: Meter | None = None,
+) -> tuple[Engine, FakeConsumer]:
     engine = Engine(
         handler,
-        store=MemoryStore(lease_s=10, retention_s=60),
-        max_in_flight=100,
+        Publisher(producer or FakeProducer()),
+        topics=TOPICS,
+        meter=meter or Meter(),
+        max_in_flight=max_in_flight,
         max_buffered=max_buffered,
         commit_interval_s=3600,  # commits driven by the test
         revoke_timeout_s=0.2,
-        on_failure=never_fails,
     )
     consumer = FakeConsumer()
-    engine.start(consumer, lease_renew_s=3600)
+    engine.start(consumer)
     engine.assign({TP0, TP1})
     return engine, consumer
 
@@ -145,18 +172,7 @@ async def test_backpressure_pauses_only_the_partition_over_its_share() -> None:
 
 async def test_records_waiting_for_a_place_are_dropped_at_stop_not_run() -> None:
     handler = Gated()
-    engine = Engine(
-        handler,
-        store=MemoryStore(lease_s=10, retention_s=60),
-        max_in_flight=1,
-        max_buffered=1000,
-        commit_interval_s=3600,
-        revoke_timeout_s=0.2,
-        on_failure=never_fails,
-    )
-    consumer = FakeConsumer()
-    engine.start(consumer, lease_renew_s=3600)
-    engine.assign({TP0})
+    engine, consumer = make_engine(handler, max_in_flight=1)
     engine.submit([rec(i, f"call-{i}") for i in range(5)])  # five calls, one place
     await settle()
     stopping = asyncio.create_task(engine.stop(grace_s=5))
@@ -185,11 +201,13 @@ async def test_revoke_drops_waiting_records_waits_for_running_and_commits() -> N
 
 async def test_revoke_abandons_what_does_not_finish_in_time() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler)
+    producer = FakeProducer()
+    engine, consumer = make_engine(handler, producer=producer)
     engine.submit([rec(0, "stuck")])
     await settle()
     await engine.revoke({TP0})
     assert handler.abandoned == [0]
+    assert [m.value for m in producer.sent] == [b"abandoned"], "answered before the hand-over"
     assert consumer.last_committed(TP0) == 1, "abandoned with a result: done"
 
 
@@ -224,3 +242,70 @@ def test_state_reports_lag_from_the_watermark() -> None:
     state = asyncio.run(scenario())
     assert state.lag[("commands", 0)] == 60
     assert state.in_flight == 1
+
+
+class Answering:
+    """A flow that answers at once, binding an id to the log context like the real flow."""
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        self.answer = answer
+
+    async def __call__(self, record: Record, turn: Turn) -> Answer:
+        structlog.contextvars.bind_contextvars(command_id=f"cmd-{record.offset}")
+        if self.answer is None:
+            raise RuntimeError("a bug")
+        return self.answer
+
+    def crashed(self, record: Record, error: Exception) -> Answer:
+        return Answer(b"crashed", record.key, "failed", summary={"error": "internal_error"})
+
+
+async def test_an_answer_is_published_counted_and_logged_once_acknowledged() -> None:
+    answer = Answer(
+        b"result",
+        b"call",
+        "rejected",
+        kind="say",
+        snapshot=b"snapshot",
+        dead_letter=DeadLetter("invalid_command", "text: required"),
+        headers={"traceparent": "00-x"},
+        summary={"command_id": "cmd-0", "attempts": 0},
+    )
+    producer, meter = FakeProducer(), Meter()
+    engine, consumer = make_engine(Answering(answer), producer=producer, meter=meter)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        engine.submit([Record("commands", 0, 7, b"call", b"raw bytes")])
+        await settle()
+    sent = {m.topic: m for m in producer.sent}
+    assert sent["results"] == Outgoing("results", b"call", b"result", {"traceparent": "00-x"})
+    assert sent["snapshots"].value == b"snapshot"
+    letter = sent["dead-letter"]
+    assert (letter.key, letter.value) == (b"call", b"raw bytes"), "the record, byte for byte"
+    assert letter.headers["error.code"] == "invalid_command"
+    assert letter.headers["source.offset"] == "7"
+    assert letter.headers["traceparent"] == "00-x"
+    assert meter.answers == [answer]
+    [line] = [entry for entry in logs if entry["event"] == "command"]
+    assert line["type"] == "say"
+    assert line["outcome"] == "rejected"
+    assert (line["partition"], line["offset"], line["command_id"]) == (0, 7, "cmd-0")
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 8
+    await engine.stop(grace_s=1)
+
+
+async def test_a_crashing_flow_still_answers_and_its_lines_carry_the_context() -> None:
+    producer = FakeProducer()
+    engine, consumer = make_engine(Answering(None), producer=producer)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        engine.submit([rec(3, "call"), rec(4, "call")])
+        await settle()
+    assert [m.value for m in producer.sent] == [b"crashed", b"crashed"]
+    crashes = [entry for entry in logs if entry["event"] == "command_crashed"]
+    assert [(c["partition"], c["offset"], c["command_id"]) for c in crashes] == [
+        (0, 3, "cmd-3"),
+        (0, 4, "cmd-4"),
+    ]
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 5
+    await engine.stop(grace_s=1)

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from service.domain.policy import (
     ALREADY_ENDED,
-    Backoff,
     History,
     Verdict,
     judge_response,
@@ -118,13 +115,3 @@ def test_transport_rules(
     decision = judge_transport(request_sent=sent, timeout=timeout, harmless=harmless, detail="x")
     assert decision.verdict is verdict
     assert decision.code is code
-
-
-def test_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
-    backoff = Backoff(base_s=0.1, cap_s=1.0, max_retry_after_s=30)
-    rng = random.Random(7)
-    delays = [backoff.delay(attempt, None, rng) for attempt in range(1, 12) for _ in range(50)]
-    assert all(d is not None and 0 <= d <= 1.0 for d in delays)
-    assert max(d for d in delays if d is not None) > 0.8, "the cap is reached with full jitter"
-    assert backoff.delay(1, 2.5, rng) == 2.5
-    assert backoff.delay(1, 31, rng) is None, "a Retry-After beyond the limit ends the retries"

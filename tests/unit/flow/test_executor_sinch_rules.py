@@ -12,10 +12,11 @@ import pytest
 
 from service.domain.commands import COMMAND, Command
 from service.domain.plan import plan
-from service.domain.policy import ALREADY_ENDED, Backoff
+from service.domain.policy import ALREADY_ENDED
 from service.domain.results import ErrorCode, Outcome
 from service.flow.executor import Execution, Executor
 from service.ops.metrics import Metrics
+from service.retry import Backoff, RetryPolicy
 from service.sinch import BasicAuth, SinchClient, build_http_client
 
 Answer = Callable[[httpx.Request], httpx.Response]
@@ -69,9 +70,8 @@ async def execute(
     ) as http:
         executor = Executor(
             SinchClient(http, BasicAuth("key", "secret"), base_url="http://sinch.test"),
-            backoff=Backoff(0.001, 0.001, 1),
-            max_attempts=4,
-            metrics=Metrics(),
+            policy=RetryPolicy(Backoff(0.001, 0.001), max_attempts=4, max_retry_after_s=1),
+            meter=Metrics(),
         )
 
         async def no_wait(_: float) -> None:

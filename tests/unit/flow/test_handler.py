@@ -1,5 +1,5 @@
 """The flow of one command with fakes at its seams: MockTransport for Sinch, an in-memory
-store and producer. What the result says for each branch, and which requests were made."""
+store. What the answer says for each branch, and which requests were made."""
 
 from __future__ import annotations
 
@@ -9,35 +9,25 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
+from structlog.testing import capture_logs
 
-from service.delivery.lanes import Slot
-from service.delivery.publishing import Outgoing, Publisher
+from service.delivery.answers import OutputTopics, messages
+from service.delivery.lanes import Turn
+from service.delivery.publishing import Outgoing
 from service.delivery.records import Record
 from service.domain.decode import Rejection, decode_command
-from service.domain.policy import Backoff
 from service.flow.executor import Executor
 from service.flow.handler import CommandHandler, HandlerConfig
+from service.idempotency.leases import Leases
 from service.idempotency.store import Claim, ClaimKind, MemoryStore, fingerprint
 from service.ops.metrics import Metrics
 from service.ops.tracing import Tracing
-from service.settings import TopicSettings, TracingSettings
+from service.retry import Backoff, RetryPolicy
+from service.settings import TracingSettings
 from service.sinch import BasicAuth, SinchClient, build_http_client
 
-TOPICS = TopicSettings()
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[Outgoing] = []
-
-    async def send(self, message: Outgoing) -> asyncio.Future[object]:
-        self.sent.append(message)
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    def results(self) -> list[dict[str, Any]]:
-        return [json.loads(m.value or b"") for m in self.sent if m.topic == TOPICS.results]
+TOPICS = OutputTopics("results", "snapshots", "dead-letter")
 
 
 class FlakyStore(MemoryStore):
@@ -63,9 +53,12 @@ class Harness:
     ) -> None:
         self.requests: list[httpx.Request] = []
         self.status = status
+        self.sinch_gate: asyncio.Event | None = None  # when set, Sinch answers once it opens
 
-        def answer(request: httpx.Request) -> httpx.Response:
+        async def answer(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
+            if self.sinch_gate is not None:
+                await self.sinch_gate.wait()
             if self.status == 404:  # Sinch's "call not found" body
                 return httpx.Response(404, json={"errorCode": 40400, "message": "Call not found"})
             return httpx.Response(self.status)
@@ -78,36 +71,42 @@ class Harness:
             max_connections=4,
             transport=httpx.MockTransport(answer),
         )
-        metrics = Metrics()
         executor = Executor(
             SinchClient(http, BasicAuth("key", "secret"), base_url="http://sinch.test"),
-            backoff=Backoff(0.001, 0.01, 1),
-            max_attempts=3,
-            metrics=metrics,
+            policy=RetryPolicy(Backoff(0.001, 0.01), max_attempts=3, max_retry_after_s=1),
+            meter=Metrics(),
         )
         self.store = store or MemoryStore(lease_s=10, retention_s=3600)
-        self.producer = FakeProducer()
+        self.leases = Leases(self.store, renew_every_s=3600)
         self.handler = CommandHandler(
-            config or HandlerConfig(TOPICS, max_command_bytes=65536, snapshot_default=False),
-            store=self.store,
+            config or HandlerConfig(max_command_bytes=65536, snapshot_default=False),
+            leases=self.leases,
             executor=executor,
-            publisher=Publisher(self.producer),
-            metrics=metrics,
             tracing=Tracing(TracingSettings()),
         )
+        self.sent: list[Outgoing] = []
         self.offset = 0
 
-    async def run(self, command: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, command: dict[str, Any], turn: Turn | None = None) -> dict[str, Any]:
         record = Record(
-            TOPICS.commands,
+            "commands",
             0,
             self.offset,
             command["callId"].encode(),
             json.dumps(command).encode(),
         )
         self.offset += 1
-        await self.handler(record, Slot(asyncio.Semaphore(1), record))
-        return self.producer.results()[-1]
+        answer = await self.handler(record, turn or await new_turn())
+        self.sent += messages(record, answer, TOPICS)
+        assert self.leases.held == frozenset(), "no claim is left renewed after its command"
+        result: dict[str, Any] = json.loads(answer.result)
+        return result
+
+
+async def new_turn() -> Turn:
+    place = asyncio.Semaphore(1)
+    await place.acquire()
+    return Turn(place)
 
 
 def say(command_id: str = "c-1", text: str = "hi") -> dict[str, Any]:
@@ -139,7 +138,7 @@ async def test_replay_and_conflict() -> None:
     assert other["outcome"] == "rejected"
     assert other["error"]["code"] == "idempotency_conflict"
     assert len(harness.requests) == 1
-    dead = [m for m in harness.producer.sent if m.topic == TOPICS.dead_letter]
+    dead = [m for m in harness.sent if m.topic == TOPICS.dead_letter]
     assert len(dead) == 1
     assert dead[0].headers["error.code"] == "idempotency_conflict"
 
@@ -188,7 +187,6 @@ async def test_a_final_failure_is_stored_and_replayed_not_retried() -> None:
 
 async def test_snapshots_are_switched_off_per_type_and_tts_limit_is_the_setting() -> None:
     config = HandlerConfig(
-        TOPICS,
         max_command_bytes=65536,
         snapshot_default=True,
         snapshot_off_types=frozenset({"say"}),
@@ -203,3 +201,40 @@ async def test_snapshots_are_switched_off_per_type_and_tts_limit_is_the_setting(
     over = await harness.run(say(command_id="c-3", text="x" * 701))
     assert over["error"]["code"] == "invalid_command"
     assert over["error"]["message"] == "text: at most 700 characters (got 701)"
+
+
+async def test_abandoned_while_executing_answers_outcome_unknown_and_stores_it() -> None:
+    harness = Harness()
+    harness.sinch_gate = asyncio.Event()  # Sinch never answers
+    turn = await new_turn()
+    running = asyncio.create_task(harness.run(say(), turn))
+    for _ in range(100):
+        if harness.requests:
+            break
+        await asyncio.sleep(0.01)
+    assert turn._abandon(), "executing: abandonable"
+    result = await running
+    assert result["outcome"] == "failed"
+    assert result["error"]["code"] == "outcome_unknown"
+    assert result["error"]["retryable"] is False, "say is not harmless"
+    harness.sinch_gate.set()
+    again = await harness.run(say())
+    assert again["duplicate"] is True, "the abandoned result was stored"
+    assert again["error"]["code"] == "outcome_unknown"
+    assert len(harness.requests) == 1
+
+
+async def test_lines_about_a_command_carry_its_ids() -> None:
+    harness = Harness(store=FlakyStore(failures=2))
+    bind_contextvars(partition=0, offset=0)  # what delivery binds for the record
+    try:
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            await harness.run(say(command_id="c-42"))
+    finally:
+        clear_contextvars()
+    waits = [entry for entry in logs if entry["event"] == "idempotency_store_unavailable"]
+    assert len(waits) == 2
+    for line in waits:
+        assert line["command_id"] == "c-42"
+        assert line["call_id"] == "call-1"
+        assert (line["partition"], line["offset"]) == (0, 0)
