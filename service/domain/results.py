@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import ConfigDict
 from pydantic.alias_generators import to_camel
@@ -126,12 +127,27 @@ class Snapshot(JsonModel):
     call: CallState
 
 
+# Numbers that JSON readers everywhere (doubles) take without loss.
+_MAX_SAFE_INT = 2**53 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]{1,15}")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """Lone surrogates (JSON's `\\ud800`) cannot be written as UTF-8: replaced, not fatal."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):
         return str(value).lower()
-    return str(value)
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, int) and abs(value) > _MAX_SAFE_INT:
+        return None  # str() of a few thousand digits raises; no field of Sinch's is that
+    return _clean(str(value))
 
 
 def _party(value: Any) -> Party | None:
@@ -144,6 +160,15 @@ def _party(value: Any) -> Party | None:
     return Party(type=kind.lower() if kind else None, endpoint=_text(value.get("endpoint")))
 
 
+def _amount(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int) and abs(value) > _MAX_SAFE_INT:
+        return None  # 10**400 has no float
+    amount = float(value)
+    return amount if math.isfinite(amount) else None
+
+
 def _money(value: Any) -> Money | None:
     if isinstance(value, str):
         try:
@@ -152,27 +177,25 @@ def _money(value: Any) -> Money | None:
             amount = None
         if amount is not None and not math.isfinite(amount):
             amount = None
-        return Money(amount=amount, text=value)
+        return Money(amount=amount, text=_clean(value))
     if not isinstance(value, dict):
         return None
-    amount = value.get("amount")
-    numeric = isinstance(amount, int | float) and not isinstance(amount, bool)
-    return Money(
-        currency_id=_text(value.get("currencyId")),
-        amount=float(cast(float, amount)) if numeric else None,
-    )
+    return Money(currency_id=_text(value.get("currencyId")), amount=_amount(value.get("amount")))
 
 
 def _int(value: Any) -> int | None:
+    """A duration in seconds: a non-negative whole number of sane size, or nothing.
+    Only ASCII digits: `"²"` and `"٣"` are digits to Python, not to Sinch."""
+    number: int | None = None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _ASCII_DIGITS.fullmatch(value.strip()):
+        number = int(value.strip())
+    return number if number is not None and 0 <= number <= _MAX_SAFE_INT else None
 
 
 def _upper(value: Any) -> str | None:
@@ -181,27 +204,32 @@ def _upper(value: Any) -> str | None:
 
 
 def _sinch_timestamp(value: Any) -> str | None:
-    """Sinch often omits the zone (`2023-04-21T14:45:51`): read it as UTC."""
+    """Sinch often omits the zone (`2023-04-21T14:45:51`): read it as UTC. A value that is no
+    timestamp, or one that has no UTC form (year 1 at +01:00), is kept as the text it was."""
     text = _text(value)
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return format_timestamp(moment)
+    except (ValueError, OverflowError):
         return text
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return format_timestamp(moment)
 
 
 def _custom(value: Any) -> str | None:
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
+        try:
+            return _clean(json.dumps(value, separators=(",", ":")))
+        except (ValueError, TypeError, RecursionError):  # huge ints, odd keys, deep nesting
+            return None
     return _text(value)
 
 
 def normalize_call(payload: Any) -> CallState:
-    """Sinch's GET response, in whatever shape it came, as a `CallState`."""
+    """Sinch's GET response, in whatever shape it came, as a `CallState`; never raises, and a
+    field that cannot be read sanely is null rather than an error."""
     if not isinstance(payload, dict):
         return CallState()
     domain = _text(payload.get("domain"))
@@ -218,3 +246,15 @@ def normalize_call(payload: Any) -> CallState:
         user_rate=_money(payload.get("userRate")),
         debit=_money(payload.get("debit")),
     )
+
+
+def known_state(call: CallState | None) -> CallState | None:
+    """The state worth publishing: None when the read told nothing (every field null, e.g. a
+    2xx whose body was cut or not JSON). The snapshots topic is compacted, so publishing an
+    empty state would replace the last good one for good."""
+    if call is None or call == _EMPTY_CALL:
+        return None
+    return call
+
+
+_EMPTY_CALL = CallState()

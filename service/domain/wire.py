@@ -24,11 +24,21 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-
 
 def _rfc3339(value: object) -> object:
     """Strings must look like RFC 3339 (pydantic alone takes epoch numbers and missing
-    seconds); a missing zone is left to AwareDatetime, whose message names it."""
+    seconds); a missing zone is left to AwareDatetime, whose message names it. A moment that
+    cannot be written in UTC (year 1 with a positive offset, 9999 with a negative one) is
+    refused here: every timestamp is written back in UTC."""
     if isinstance(value, str):
         if not _RFC3339.fullmatch(value):
             raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-11-26T23:41:07.123Z")
-        return datetime.fromisoformat(value.upper())
+        moment = datetime.fromisoformat(value.upper())
+        if moment.tzinfo is not None:
+            try:
+                moment.astimezone(UTC)
+            except OverflowError:
+                raise ValueError(
+                    "out of range: must lie between 0001-01-01 and 9999-12-31 in UTC"
+                ) from None
+        return moment
     return value
 
 

@@ -30,7 +30,7 @@ def current_span() -> Span:
 
 def _carrier(headers: tuple[tuple[str, bytes], ...]) -> dict[str, str]:
     return {
-        key.lower(): value.decode("latin-1")
+        key.lower(): (value or b"").decode("latin-1")  # a Kafka header value may be null
         for key, value in headers
         if key.lower() in TRACE_HEADERS
     }

@@ -192,7 +192,8 @@ _MAX_MESSAGE_CHARS = 300
 _MAX_FIELD_CHARS = 120
 _ERROR_CODE = re.compile(r"[0-9]{1,9}")
 _TAG = re.compile(r"<[^<>]{0,512}>")
-_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\U0010ffff]+")
+# Lone surrogates (JSON's "\ud800") are not printable either: they cannot be written as UTF-8.
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\U0010ffff]+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -261,7 +262,10 @@ def _excerpt(body: bytes) -> str | None:
 
 def _printable(text: str, limit: int) -> str:
     """One line, no control characters (log injection), at most ``limit`` characters."""
-    text = _SPACES.sub(" ", _NOT_PRINTABLE.sub(" ", text[: limit * 4])).strip()
+    text = _NOT_PRINTABLE.sub(" ", text[: limit * 4])
+    if not text.isprintable():  # format characters (U+202E reorders a line), private use
+        text = "".join(char if char.isprintable() else " " for char in text)
+    text = _SPACES.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -587,8 +587,6 @@ def test_credentials_are_sent_but_never_echoed(data: dict[str, Any]) -> None:
         recording(transcriptionOptions={"enabled": "on"}),
         recording(extra=SECRET),
         {**recording(), "then": "hangup"},
-        {**recording(), "commandId": SECRET + "/"},
-        {**recording(), "callId": SECRET},
         record("startRecording", options={"destinationUrl": "", "credentials": SECRET}),
         record("startRecording", options={"destinationUrl": 7, "credentials": SECRET}),
         record("startRecording", options={"destinationUrl": "s3://r/", "credentials": [SECRET]}),
@@ -609,6 +607,24 @@ def test_rejection_messages_never_echo_a_secret(data: dict[str, Any]) -> None:
     rejection = rejected(data, key=None)
     assert SECRET not in rejection.message
     assert SECRET not in repr(rejection)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({**recording(), "commandId": SECRET + "/"}, "command_id"),
+        ({**recording(), "callId": SECRET}, "call_id"),
+    ],
+)
+def test_invalid_ids_are_echoed_for_correlation_but_never_in_the_message(
+    data: dict[str, Any], field: str
+) -> None:
+    """Issue 10: a rejected result carries commandId and callId as sent (strings, escaped and
+    bounded), so the sender can find it; ids are identifiers by contract, not secrets. The
+    message, which also goes to the dead-letter headers, still never holds a value."""
+    rejection = rejected(data, key=None)
+    assert SECRET not in rejection.message
+    assert getattr(rejection, field) == data["commandId" if field == "command_id" else "callId"]
 
 
 # --- known gaps ----------------------------------------------------------------------------
