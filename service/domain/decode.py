@@ -26,7 +26,7 @@ from pydantic_core import ErrorDetails, from_json
 
 from service.domain import svaml
 from service.domain.commands import COMMAND, COMMAND_TYPES, Command
-from service.domain.echo import cut_utf8, escaped, printable
+from service.domain.echo import MAX_ECHOED_ID_CHARS, cut_utf8, escaped, printable
 from service.domain.paths import CALL_ID_PATTERN
 from service.domain.results import ErrorCode, ErrorInfo, Outcome, Result, Source
 
@@ -37,7 +37,6 @@ _NAMED_RULE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\[\]]*: ")
 # Bounds of what a rejection echoes: a field name in a message, an id as sent, the message
 # (it also travels as a dead-letter header value, hence bytes).
 MAX_FIELD_NAME_CHARS = 64
-MAX_ECHOED_ID_CHARS = 160
 MAX_MESSAGE_BYTES = 1024
 MAX_PARSER_DETAIL_CHARS = 120
 

@@ -9,6 +9,9 @@ be told apart: a backslash is doubled, and a cut string ends with `…`.
 from __future__ import annotations
 
 ELLIPSIS = "…"
+# An id echoed as sent (a rejected record's commandId or callId): the contract's ids are at most
+# 128 characters, escaping may lengthen a bad one.
+MAX_ECHOED_ID_CHARS = 160
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from service.domain.echo import MAX_ECHOED_ID_CHARS
 from service.domain.wire import JsonModel, Timestamp, format_timestamp
 
 
@@ -66,9 +67,25 @@ class Source(JsonModel):
     offset: int
 
 
+_ECHO_RULE = (
+    "On a `rejected` result, as sent when it was a string (so the sender can find the answer), "
+    "even when it broke the contract's pattern: control and invisible characters escaped "
+    "repr-like (`\\n`, `\\x1b`, `\\u202e`, a backslash doubled), cut at "
+    f"{MAX_ECHOED_ID_CHARS} characters ending in `…`."
+)
+
+
 class Result(JsonModel):
-    command_id: str | None
-    call_id: str | None
+    command_id: str | None = Field(
+        max_length=MAX_ECHOED_ID_CHARS,
+        description="The command's commandId; null when the record had none that is a string. "
+        + _ECHO_RULE,
+    )
+    call_id: str | None = Field(
+        max_length=MAX_ECHOED_ID_CHARS,
+        description="The command's callId; else the record key when it is a well-formed call "
+        "id; else null. " + _ECHO_RULE,
+    )
     type: str | None
     outcome: Outcome
     duplicate: bool = False

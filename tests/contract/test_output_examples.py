@@ -4,6 +4,7 @@ own code (decoder, planner, model constructors), against the committed schemas."
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,12 @@ def test_result_examples_cover_the_outcomes_that_matter() -> None:
         for r in results
     )
     assert any(r["outcome"] == "rejected" and r["commandId"] is None for r in results)
+    assert any(
+        r["outcome"] == "rejected"
+        and r["commandId"]
+        and not re.fullmatch(c.COMMAND_ID_PATTERN, r["commandId"])
+        for r in results
+    ), "an example of an invalid commandId echoed for correlation"
     assert any(r["error"] and r["error"]["retryable"] for r in results)
 
 
@@ -226,6 +233,32 @@ def test_unreadable_records_give_valid_rejected_results(
     assert errors(results_validator, published) == []
     assert published["commandId"] is None
     assert published["callId"] == "call-1"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"commandId":"a\\r\\n\\u001b[2J","callId":"x y","type":"hangup"}',
+        b'{"commandId":"' + b"c" * 5_000 + b'","callId":"\\u202e","type":"say"}',
+        b'{"commandId":"c-1","callId":"call-1","type":"hangup","\\u0000' + b"k" * 9_000 + b'":1}',
+        b'{"commandId":"c-1","callId":"call-1","type":"hangup","commandId":"c-2"}',
+        b'{"commandId":"c-1","callId":"call-1","type":"hangup","issuedAt":"0001-01-01T00:00:00+01:00"}',
+        b"[" * 5_000,
+    ],
+    ids=["control-characters", "long-ids", "long-field-name", "duplicate-key", "no-utc", "deep"],
+)
+def test_hostile_records_give_valid_rejected_results(
+    value: bytes, results_validator: Draft202012Validator
+) -> None:
+    rejection = decode_command(b"call-1", value, max_bytes=65_536)
+    assert isinstance(rejection, Rejection)
+    published = json.loads(
+        rejection.result(
+            received_at=NOW, completed_at=NOW, duration_ms=0.1, source=SOURCE
+        ).to_bytes()
+    )
+    assert errors(results_validator, published) == []
+    assert len(published["error"]["message"].encode()) <= 1024
 
 
 SINCH_CALLS: list[Any] = [
