@@ -17,13 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from service.domain.commands import Command
-from service.domain.decode import (
-    MAX_ECHOED_ID_CHARS,
-    MAX_MESSAGE_BYTES,
-    Rejection,
-    decode_command,
-)
-from service.domain.echo import cut_utf8, escaped
+from service.domain.decode import MAX_MESSAGE_BYTES, Rejection, decode_command
+from service.domain.echo import MAX_ECHOED_ID_CHARS, cut_utf8, escaped
 from service.domain.results import ErrorCode, Source
 
 MAX_BYTES = 65_536
