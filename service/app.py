@@ -77,6 +77,8 @@ async def open_store(settings: Settings) -> IdempotencyStore:
             key_prefix=idem.key_prefix,
             lease_s=idem.lease_s,
             retention_s=idem.retention_s,
+            connect_timeout_s=idem.redis_connect_timeout_s,
+            socket_timeout_s=idem.redis_socket_timeout_s,
         )
         await redis_store.open()
         return redis_store

@@ -4,6 +4,12 @@ One hash per commandId (`fingerprint`, `owner`, `lease_until`, and `result` once
 expiring with the retention. The claim rule runs as one Lua script, so it is atomic across
 replicas; it applies the same rule as `idempotency.decide`. Times come from the caller's
 clock: replicas' clocks need to agree to within a fraction of the lease (NTP does).
+
+Every call has a deadline (connect and socket timeouts): a Redis that stops answering raises
+`redis.exceptions.TimeoutError` instead of hanging its caller, and the command handler waits
+and asks again, so commands wait while the store is unreachable rather than fail. At start the
+store refuses a Redis that may evict keys (`EvictingRedisError`); sizing is in
+docs/idempotency-redis.md.
 """
 
 from __future__ import annotations
@@ -14,11 +20,25 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as redis
+import structlog
+from redis.exceptions import ResponseError
 
 from service.idempotency.store import Claim, ClaimKind, new_owner_id
 from service.ops.refusals import Refused
 
 URL_SETTING = "CALLCTL_IDEMPOTENCY__REDIS_URL"
+
+log = structlog.get_logger(logger_name="service.idempotency")
+SAFE_POLICY = "noeviction"
+
+
+class EvictingRedisError(Refused):
+    """Redis may evict claims under memory pressure; a command could then run twice. Waiting
+    does not help: the start stops, naming the Redis setting to change."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{URL_SETTING} (its maxmemory-policy)", reason)
+
 
 # KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms, expires_at
 # `expires_at` is checked here too, so retention follows the caller's clock like every backend;
@@ -63,9 +83,19 @@ class RedisStore:
         key_prefix: str,
         lease_s: float,
         retention_s: float,
+        connect_timeout_s: float = 2.0,
+        socket_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._redis: redis.Redis = redis.Redis.from_url(url, decode_responses=False)
+        self._redis: redis.Redis = redis.Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_connect_timeout=connect_timeout_s,
+            socket_timeout=socket_timeout_s,
+            # A pooled connection idle for this long is pinged before use, so a dead one
+            # (failover, a NAT that forgot it) fails fast instead of at the socket timeout.
+            health_check_interval=30,
+        )
         self._prefix = key_prefix
         self._lease_s = lease_s
         self._retention_ms = int(retention_s * 1000)
@@ -75,7 +105,7 @@ class RedisStore:
         self._renew: Any = self._redis.register_script(_RENEW)
 
     async def open(self) -> None:
-        """Fail the start, not the first command, when Redis cannot be reached."""
+        """Fail the start, not the first command, when Redis cannot be reached or may evict."""
         try:
             await self._redis.ping()
         except redis.RedisError as error:
@@ -83,6 +113,43 @@ class RedisStore:
             if refused is not None:
                 raise refused from None
             raise
+        await self._check_eviction_policy()
+
+    async def _check_eviction_policy(self) -> None:
+        """Every policy but `noeviction` may drop keys when memory runs out, `volatile-*` ones
+        included: every claim has a TTL (the retention), so all of them are candidates."""
+        try:
+            reply = await self._redis.config_get("maxmemory-policy")
+        except ResponseError as error:  # managed Redis often forbids or renames CONFIG
+            log.warning(
+                "redis_eviction_policy_unchecked",
+                reason=str(error)[:200],
+                required=SAFE_POLICY,
+                consequence="if this Redis evicts keys, a redelivered command may run twice",
+            )
+            return
+        found: dict[str, str] = {
+            (k.decode() if isinstance(k, bytes) else str(k)): (
+                v.decode() if isinstance(v, bytes) else str(v)
+            )
+            for k, v in dict(reply).items()
+        }
+        policy = found.get("maxmemory-policy", "unknown")
+        if policy != SAFE_POLICY:
+            raise EvictingRedisError(
+                f"Redis maxmemory-policy is {policy!r}; the idempotency store needs "
+                f"{SAFE_POLICY!r}. Under memory pressure {policy} evicts keys, claims included "
+                "(each has a TTL, so volatile-* policies evict them too), and a command whose "
+                "claim was evicted runs again when it is redelivered. Set maxmemory-policy "
+                "noeviction and size maxmemory for the retention (docs/idempotency-redis.md)."
+            )
+
+    async def healthy(self) -> bool:
+        """Whether Redis answers a PING within the socket timeout: for readiness."""
+        try:
+            return bool(await self._redis.ping())
+        except Exception:  # any failure is "not healthy"; the reason is logged by the callers
+            return False
 
     def _key(self, command_id: str) -> str:
         return self._prefix + command_id

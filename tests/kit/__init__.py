@@ -1,0 +1,1 @@
+"""Test kit: private servers (Redis, a black hole, Toxiproxy) on free loopback ports."""
