@@ -132,6 +132,7 @@ class Service:
             # command arriving on a quiet topic waits up to twice this before it is read.
             batch_timeout_ms=10,
             auto_offset_reset=settings.kafka.auto_offset_reset,
+            isolation_level="read_committed",  # commands of aborted transactions never run
             session_timeout_ms=settings.kafka.session_timeout_ms,
             # At least once: offsets are committed by the engine's watermarks, never by FastStream.
             ack_policy=AckPolicy.MANUAL,
