@@ -36,6 +36,7 @@ from service.kafka.adapter import (
     ConsumerAdapter,
     RebalanceListener,
     build_broker,
+    guard_fetches,
     no_decoder,
     raw_batch_parser,
     to_record,
@@ -142,6 +143,7 @@ class Service:
             title="commands",
             description="Call-control commands, keyed by callId.",
         )
+        guard_fetches(self.subscriber)  # a record the client cannot read is answered, not lost
         self.subscriber(self.on_commands)
         self.broker.publisher(
             topics.results,

@@ -41,6 +41,19 @@ MAX_MESSAGE_BYTES = 1024
 MAX_PARSER_DETAIL_CHARS = 120
 
 
+class Unreadable(bytes):
+    """The value of a record that the Kafka client could not read at all (e.g. a header key
+    that is not UTF-8 makes it raise): empty bytes carrying the reason. Made only by the
+    consume loop, never from the wire, so no producer can forge it."""
+
+    reason: str
+
+    def __new__(cls, reason: str) -> Unreadable:
+        made = super().__new__(cls, b"")
+        made.reason = reason
+        return made
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A record that is not a valid command; it becomes a dead letter and a `rejected` result."""
@@ -90,6 +103,12 @@ def decode_command(
     max_bytes: int,
     tts_max_chars: int = svaml.DEFAULT_TTS_MAX_CHARS,
 ) -> Command | Rejection:
+    if isinstance(value, Unreadable):
+        return Rejection(
+            ErrorCode.INVALID_COMMAND,
+            f"the Kafka client could not read this record ({value.reason}); its key and value "
+            "are not available to the service: find it by source.partition and source.offset",
+        )
     size = len(value or b"")
     if size > max_bytes:
         return Rejection(
