@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ssl
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ URL_SETTING = "CALLCTL_IDEMPOTENCY__REDIS_URL"
 
 log = structlog.get_logger(logger_name="service.idempotency")
 SAFE_POLICY = "noeviction"
+_MAX_LOST_PER_COMMAND = 8
 
 
 class EvictingRedisError(Refused):
@@ -40,26 +42,35 @@ class EvictingRedisError(Refused):
         super().__init__(f"{URL_SETTING} (its maxmemory-policy)", reason)
 
 
-# KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms, expires_at
+# KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms, expires_at, nonce,
+# lost (",nonce1,nonce2," of this owner's earlier calls whose reply never came, or "")
 # `expires_at` is checked here too, so retention follows the caller's clock like every backend;
-# the key's TTL only reclaims the memory.
+# the key's TTL only reclaims the memory. Each claim that takes the key records its call's nonce:
+# when a reply is lost (a socket timeout, a reset), the caller never went ahead, so the next call
+# that names the lost nonce takes the claim back instead of waiting out a lease it keeps renewing.
 _CLAIM = """
-local entry = redis.call('HMGET', KEYS[1], 'fingerprint', 'lease_until', 'result', 'expires_at')
-local fingerprint, lease_until, result, expires_at = entry[1], entry[2], entry[3], entry[4]
+local entry = redis.call('HMGET', KEYS[1], 'fingerprint', 'lease_until', 'result', 'expires_at',
+                         'nonce')
+local fingerprint, lease_until, result, expires_at, nonce = entry[1], entry[2], entry[3],
+                                                             entry[4], entry[5]
 if fingerprint and expires_at and tonumber(expires_at) <= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
   fingerprint = nil
 end
 if not fingerprint then
   redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'owner', ARGV[2], 'lease_until', ARGV[4],
-             'expires_at', ARGV[6])
+             'expires_at', ARGV[6], 'nonce', ARGV[7])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return {'new'}
 end
 if fingerprint ~= ARGV[1] then return {'conflict'} end
 if result then return {'duplicate', result} end
+if nonce and ARGV[8] ~= '' and string.find(ARGV[8], ',' .. nonce .. ',', 1, true) then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4], 'nonce', ARGV[7])
+  return {'new'}
+end
 if tonumber(lease_until) <= tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4])
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4], 'nonce', ARGV[7])
   return {'interrupted'}
 end
 return {'busy', lease_until}
@@ -101,6 +112,7 @@ class RedisStore:
         self._retention_ms = int(retention_s * 1000)
         self._clock = clock
         self.owner = new_owner_id()
+        self._lost_claims: dict[str, list[str]] = {}
         self._claim: Any = self._redis.register_script(_CLAIM)
         self._renew: Any = self._redis.register_script(_RENEW)
 
@@ -156,17 +168,27 @@ class RedisStore:
 
     async def claim(self, command_id: str, fingerprint: str) -> Claim:
         now = self._clock()
-        reply = await self._claim(
-            keys=[self._key(command_id)],
-            args=[
-                fingerprint,
-                self.owner,
-                now,
-                now + self._lease_s,
-                self._retention_ms,
-                now + self._retention_ms / 1000,
-            ],
-        )
+        nonce = uuid.uuid4().hex
+        lost = self._lost_claims.get(command_id, [])
+        try:
+            reply = await self._claim(
+                keys=[self._key(command_id)],
+                args=[
+                    fingerprint,
+                    self.owner,
+                    now,
+                    now + self._lease_s,
+                    self._retention_ms,
+                    now + self._retention_ms / 1000,
+                    nonce,
+                    f",{','.join(lost)}," if lost else "",
+                ],
+            )
+        except BaseException:
+            # The script may have run: remember this call's nonce (a few, per command).
+            self._lost_claims[command_id] = [*lost[-(_MAX_LOST_PER_COMMAND - 1) :], nonce]
+            raise
+        self._lost_claims.pop(command_id, None)
         kind = ClaimKind(reply[0].decode())
         if kind is ClaimKind.DUPLICATE:
             return Claim(kind, result=bytes(reply[1]))

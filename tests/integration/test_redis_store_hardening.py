@@ -20,10 +20,10 @@ CONNECT_S = 0.5
 SOCKET_S = 0.5
 
 
-def store(url: str) -> RedisStore:
+def store(url: str, prefix: str | None = None) -> RedisStore:
     return RedisStore(
         url,
-        key_prefix=f"test:{uuid.uuid4().hex}:",
+        key_prefix=prefix or f"test:{uuid.uuid4().hex}:",
         lease_s=10,
         retention_s=3600,
         connect_timeout_s=CONNECT_S,
@@ -107,3 +107,32 @@ async def test_a_redis_that_forbids_config_is_used_with_a_warning() -> None:
     warnings = [e for e in logs if e["event"] == "redis_eviction_policy_unchecked"]
     assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
     assert warnings[0]["required"] == "noeviction"
+
+
+async def test_a_claim_whose_reply_was_lost_is_taken_back_not_waited_out() -> None:
+    """The script ran but its reply never came (a socket timeout, a reset): the caller never
+    went ahead, so its next claim takes the claim back. Without this, the caller would wait for
+    a lease that the engine keeps renewing for it: a command stuck for good (seen through
+    Toxiproxy)."""
+    with private_redis() as url:
+        one, other = store(url, "shared:"), store(url, "shared:")
+        await one.open()
+        await other.open()
+        real = one._claim
+
+        async def reply_lost(**kwargs: object) -> object:
+            await real(**kwargs)
+            raise redis.exceptions.TimeoutError("Timeout reading from socket")
+
+        one._claim = reply_lost
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await one.claim("c-1", "fp")
+        one._claim = real
+        assert (await other.claim("c-1", "fp")).kind is ClaimKind.BUSY, "still held"
+        assert (await one.claim("c-1", "fp")).kind is ClaimKind.NEW, "taken back"
+        assert (await one.claim("c-1", "fp")).kind is ClaimKind.BUSY, "only once"
+        await one.complete("c-1", "fp", b"result")
+        replay = await other.claim("c-1", "fp")
+        assert replay.kind is ClaimKind.DUPLICATE and replay.result == b"result"
+        await one.close()
+        await other.close()
