@@ -10,9 +10,15 @@ export KAFKA_PORT ?= 9092
 export REDIS_PORT ?= 6379
 export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
 export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
+# The fault proxy of tests/faults (Shopify/toxiproxy), built with go, pinned.
+TOXIPROXY_VERSION := v2.5.0
+GOBIN_DIR := $(shell go env GOPATH 2>/dev/null)/bin
+ifneq ($(GOBIN_DIR),/bin)
+export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
+endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench clean image image-smoke images test-containers helm-check compose-config sbom audit
+	services bench clean image image-smoke images test-containers helm-check compose-config sbom audit toxiproxy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,7 +78,15 @@ unit: ## tests that need nothing running
 integration: services ## tests against the real broker, Redis and the simulator
 	"$(UV)" run --frozen pytest tests/integration -q
 
-test: install check services ## every check, then every test (unit and integration)
+toxiproxy: ## build the pinned Toxiproxy server for the fault tests (go install, once)
+	@command -v go >/dev/null || { echo "go is needed to build toxiproxy" >&2; exit 1; }
+	@if [[ "$$(go version -m "$(GOBIN_DIR)/server" 2>/dev/null | awk '$$1=="mod" {print $$2, $$3}')" \
+		!= "github.com/Shopify/toxiproxy/v2 $(TOXIPROXY_VERSION)" ]]; then \
+		echo "building toxiproxy $(TOXIPROXY_VERSION) into $(GOBIN_DIR)"; \
+		GOBIN="$(GOBIN_DIR)" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)"; \
+	fi
+
+test: install check services toxiproxy ## every check, then every test (unit and integration)
 	"$(UV)" run --frozen pytest tests -q -rfE
 
 bench: install services ## benchmarks (see bench/README.md)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -23,3 +24,15 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorPro
     sim.start()
     yield sim
     sim.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("CALLCTL_TEST_REDIS")
+    if not url:
+        pytest.fail(
+            "CALLCTL_TEST_REDIS is not set: run `deploy/redis.sh start` and set "
+            "CALLCTL_TEST_REDIS=redis://127.0.0.1:6379/15 (`make test` does both)",
+            pytrace=False,
+        )
+    return url

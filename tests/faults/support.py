@@ -128,6 +128,7 @@ def check_run(
     log: list[dict[str, Any]],
     *,
     max_attempts: int | None = None,
+    outcomes: frozenset[str] = frozenset({"succeeded", "failed"}),
 ) -> Verdict:
     """The fault tests' assertions, in one place:
     - every command has a result, and at most one that is not a replay (duplicate: true);
@@ -144,9 +145,7 @@ def check_run(
         originals = [r for r in got if not r["duplicate"]]
         verdict.check(len(originals) <= 1, f"{p.command_id}: {len(originals)} non-replayed results")
         for r in got:
-            verdict.check(
-                r["outcome"] in {"succeeded", "failed"}, f"{p.command_id}: outcome {r['outcome']}"
-            )
+            verdict.check(r["outcome"] in outcomes, f"{p.command_id}: outcome {r['outcome']}")
 
     processed: dict[str, int] = defaultdict(int)
     attempts: dict[str, int] = defaultdict(int)
