@@ -229,3 +229,12 @@ def prepare_run(
 
 def new_run() -> str:
     return uuid.uuid4().hex[:8]
+
+
+async def started(service: ServiceProcess, timeout_s: float = 90) -> None:
+    """Wait for the start-up line: on a busy machine starting takes a while."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while "service_started" not in service.logs():
+        assert service.alive(), service.logs()[-3000:]
+        assert asyncio.get_running_loop().time() < deadline, "the service did not start"
+        await asyncio.sleep(0.2)

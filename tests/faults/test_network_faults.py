@@ -25,6 +25,7 @@ from tests.faults.support import (
     prepare_run,
     produce_commands,
     simulator_log,
+    started,
     wait_for_results,
 )
 from tests.integration.harness import SimulatorProcess
@@ -77,15 +78,6 @@ async def chaos(phases: list[Callable[[], str | None]], proxy: Proxy, phase_s: f
             finally:
                 if toxic is not None:
                     proxy.remove(toxic)
-
-
-async def started(service: ServiceProcess, timeout_s: float = 90) -> None:
-    """Wait for the start-up line: on a busy machine starting takes a while."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while "service_started" not in service.logs():
-        assert service.alive(), service.logs()[-3000:]
-        assert asyncio.get_running_loop().time() < deadline, "the service did not start"
-        await asyncio.sleep(0.2)
 
 
 async def run_load(
