@@ -131,9 +131,9 @@ async def test_sinch_behind_latency_resets_black_holes_slow_close_and_trickled_b
             # a trickled body: 8-byte slices 30 ms apart
             lambda: sinch.add("slicer", average_size=8, size_variation=4, delay=30_000),
             lambda: sinch.add("slow_close", delay=800),
-            lambda: sinch.add("reset_peer", timeout=50, toxicity=0.4),
-            # a black hole for some connections: data dropped, the connection held
-            lambda: sinch.add("timeout", timeout=0, toxicity=0.3),
+            lambda: sinch.add("reset_peer", timeout=50),
+            # a black hole: data dropped, the connection held
+            lambda: sinch.add("timeout", timeout=0),
             lambda: None,
         ]
         results = await run_load(
