@@ -121,7 +121,7 @@ def decode_command(
             ErrorCode.NOT_JSON, "record value is empty", call_id=_readable_call_id(key)
         )
     try:
-        return _decode(key, value)
+        return _decode(key, value, tts_max_chars)
     except Exception as error:  # a bug of ours or a library's: still an answer, not a crash
         return Rejection(
             ErrorCode.INVALID_COMMAND,
@@ -130,7 +130,7 @@ def decode_command(
         )
 
 
-def _decode(key: bytes | None, value: bytes) -> Command | Rejection:
+def _decode(key: bytes | None, value: bytes, tts_max_chars: int) -> Command | Rejection:
     try:
         # by_name=False: only the camelCase names of the contract; `command_id` is unknown
         command = COMMAND.validate_json(
