@@ -14,17 +14,15 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from testkit.kafka import produce, read_topic
+from testkit.processes import SimulatorProcess
+from testkit.service import ServiceProcess
 from tests.faults.support import (
-    ServiceProcess,
     check_run,
     prepare_run,
-    produce,
-    read_topic,
-    simulator_log,
     started,
     wait_for_results,
 )
-from tests.integration.harness import SimulatorProcess
 from tests.kit.raw_producer import produce_bad_header
 
 PARTITIONS = 6
@@ -109,7 +107,7 @@ async def test_hostile_records_are_answered_and_nothing_else_is_disturbed(
     finally:
         assert service.terminate() == 0, service.logs()[-3000:]
 
-    verdict = check_run(planned, results, await simulator_log(simulator.url))
+    verdict = check_run(planned, results, await simulator.request_log())
     assert verdict.problems == []
     assert {results[p.command_id][-1]["outcome"] for p in planned} == {"succeeded"}
     assert len(rejected) == expected_rejections, [r["error"]["message"][:80] for r in rejected]

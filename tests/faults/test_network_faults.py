@@ -17,18 +17,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from testkit.processes import SimulatorProcess
+from testkit.service import ServiceProcess
 from tests.faults.support import (
     FaultRun,
-    ServiceProcess,
     _command_in,
     check_run,
     prepare_run,
     produce_commands,
-    simulator_log,
     started,
     wait_for_results,
 )
-from tests.integration.harness import SimulatorProcess
 from tests.kit.toxiproxy import Proxy, toxiproxy
 
 MAX_ATTEMPTS = 4
@@ -139,7 +138,7 @@ async def test_sinch_behind_latency_resets_black_holes_slow_close_and_trickled_b
         results = await run_load(
             load, kafka, tmp_path, sinch, phases, phase_s=0.7, deadlines=deadlines
         )
-    log = await simulator_log(simulator.url)
+    log = await simulator.request_log()
     verdict = check_run(load.planned, results, log, max_attempts=MAX_ATTEMPTS, outcomes=OUTCOMES)
     assert verdict.problems == []
     assert requests_after_expiry(log, deadlines) == []
@@ -188,7 +187,7 @@ async def test_redis_behind_latency_a_black_hole_and_resets(
             lambda: None,
         ]
         results = await run_load(load, kafka, tmp_path, redis_proxy, phases, phase_s=2.0)
-    log = await simulator_log(simulator.url)
+    log = await simulator.request_log()
     verdict = check_run(load.planned, results, log, max_attempts=MAX_ATTEMPTS)
     assert verdict.problems == []
     finals = [rs[-1] for rs in results.values()]

@@ -9,7 +9,9 @@ import uuid
 from aiokafka import AIOKafkaProducer
 
 from service.settings import Settings
-from tests.integration.harness import KafkaClient, SimulatorProcess, command, running_service
+from testkit.kafka import KafkaClient, command
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
 
 
 async def test_an_aborted_command_gets_no_result_and_a_committed_one_does(
