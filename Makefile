@@ -12,7 +12,7 @@ export CALLCTL_TEST_KAFKA ?= 127.0.0.1:$(KAFKA_PORT)
 export CALLCTL_TEST_REDIS ?= redis://127.0.0.1:$(REDIS_PORT)/15
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench clean image image-smoke images test-containers helm-check compose-config sbom audit
+	services bench clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ sbom: deps ## CycloneDX SBOMs: the lock file, and the image (or this environment
 
 audit: deps ## pip-audit of the locked dependencies (needs its vulnerability database online; not in CI)
 	deploy/audit.sh
+
+alerts-check: ## alert rules: promtool check rules and the rules' unit tests (pinned promtool, built with go)
+	deploy/alerts-check.sh
 
 compose-config: ## validate deploy/compose.yaml (and with deploy/compose.local.yaml)
 	for files in "-f deploy/compose.yaml" "-f deploy/compose.yaml -f deploy/compose.local.yaml"; do \

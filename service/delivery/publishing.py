@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,8 +32,15 @@ class Producer(Protocol):
 
 
 class Publisher:
-    def __init__(self, producer: Producer, *, max_backoff_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        *,
+        max_backoff_s: float = 5.0,
+        on_failure: Callable[[int], None] = lambda failed: None,
+    ) -> None:
         self._producer = producer
+        self._on_failure = on_failure  # counts refused messages (a metric)
         self._max_backoff_s = max_backoff_s
         self._rng = random.Random()
 
@@ -47,6 +54,7 @@ class Publisher:
             if not failed:
                 return
             attempt += 1
+            self._on_failure(len(failed))
             errors = {type(o).__name__ for o in outcomes if isinstance(o, Exception)}
             delay = self._rng.uniform(0, min(self._max_backoff_s, 0.1 * 2**attempt))
             log.warning(

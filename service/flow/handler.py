@@ -167,6 +167,7 @@ class CommandHandler:
             try:
                 return await operation(*args)
             except Exception as error:
+                self._metrics.store_unavailable.inc()
                 log.warning(
                     "idempotency_store_unavailable", error=type(error).__name__, retry_in_s=delay
                 )
