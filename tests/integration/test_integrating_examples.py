@@ -12,7 +12,9 @@ from types import ModuleType
 from aiokafka import AIOKafkaConsumer
 
 from service.settings import Settings
-from tests.integration.harness import KafkaClient, SimulatorProcess, running_service
+from testkit.kafka import KafkaClient
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs/examples/python"
 
