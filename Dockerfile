@@ -80,7 +80,7 @@ ARG VERSION=0.1.0
 ARG REVISION=""
 ARG CREATED=""
 ARG SOURCE_URL=""
-ARG LICENSES="LicenseRef-Proprietary"
+ARG LICENSES="Apache-2.0"
 
 LABEL org.opencontainers.image.title="call-control" \
       org.opencontainers.image.description="Kafka-driven call control for the Sinch Calling API: ordered per call, concurrent across calls, idempotent." \

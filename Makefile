@@ -18,7 +18,8 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench clean image image-smoke images test-containers helm-check compose-config sbom audit toxiproxy
+	services bench clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
+	toxiproxy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -112,6 +113,9 @@ sbom: deps ## CycloneDX SBOMs: the lock file, and the image (or this environment
 
 audit: deps ## pip-audit of the locked dependencies (needs its vulnerability database online; not in CI)
 	deploy/audit.sh
+
+alerts-check: ## alert rules: promtool check rules and the rules' unit tests (pinned promtool, built with go)
+	deploy/alerts-check.sh
 
 compose-config: ## validate deploy/compose.yaml (and with deploy/compose.local.yaml)
 	for files in "-f deploy/compose.yaml" "-f deploy/compose.yaml -f deploy/compose.local.yaml"; do \

@@ -38,7 +38,7 @@ KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
 HELM_UNITTEST_VERSION=${HELM_UNITTEST_VERSION:-v1.1.2}
 KUBERNETES_VALIDATE_VERSION=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
 KUBE_VERSIONS=${KUBE_VERSIONS:-1.25.0 1.37.0}
-SKIP_KINDS=ServiceMonitor,ScaledObject,TriggerAuthentication
+SKIP_KINDS=ServiceMonitor,ScaledObject,TriggerAuthentication,PrometheusRule
 
 log() { printf 'helm-check: %s\n' "$*"; }
 err() { printf 'helm-check: FAIL: %s\n' "$*" >&2; }
@@ -148,6 +148,8 @@ sinch: {applicationKey: test-key, applicationSecret: dGVzdC1zZWNyZXQ=, regionalU
 idempotency: {backend: redis, redis: {url: "redis://redis:6379/0"}}
 autoscaling: {hpa: {enabled: true, minReplicas: 2, maxReplicas: 4}}
 serviceMonitor: {enabled: true}
+prometheusRule: {enabled: true, labels: {release: prometheus}}
+grafanaDashboard: {enabled: true}
 podAntiAffinityPreset: hard
 callbacks: {enabled: true}
 networkPolicy:

@@ -49,6 +49,7 @@ from service.ops.tracing import Tracing
 from service.retry import Backoff, RetryPolicy
 from service.settings import Settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
+from service.version import __version__
 
 log = structlog.get_logger(logger_name="service.app")
 # FastStream logs through the stdlib; without a logger of ours it installs its own coloured
@@ -117,10 +118,13 @@ class Service:
         self.settings = settings
         self.broker: KafkaBroker = build_broker(settings.kafka, logger=FASTSTREAM_LOGGER)
         self.engine: Engine | None = None
-        self.metrics = Metrics()
+        self.metrics = Metrics.for_service(__version__)
         self.tracing = Tracing(settings.tracing)
         self.health = HealthServer(
-            settings.http_host, settings.http_port, ready=self.ready, registry=self.metrics.registry
+            settings.http_host,
+            settings.http_port,
+            not_ready=self.not_ready_reasons,
+            registry=self.metrics.registry,
         )
         self.resources = Resources()
         topics = settings.topics
@@ -170,7 +174,12 @@ class Service:
         self.engine.submit(to_record(raw) for raw in message.raw_message)
 
     def ready(self) -> bool:
-        return self.engine is not None and self.engine.ready
+        return not self.not_ready_reasons()
+
+    def not_ready_reasons(self) -> list[str]:
+        if self.engine is None:
+            return ["starting"]
+        return self.engine.not_ready_reasons()
 
     # --- partition ownership (called by the rebalance listener) ----------------------
 
@@ -237,10 +246,11 @@ class Service:
             leases=leases,
             executor=executor,
             tracing=self.tracing,
+            on_store_error=self.metrics.store_unavailable.inc,
         )
         self.engine = Engine(
             handler,
-            Publisher(BrokerProducer(self.broker)),
+            Publisher(BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc),
             topics=OutputTopics(s.topics.results, s.topics.snapshots, s.topics.dead_letter),
             meter=self.metrics,
             max_in_flight=s.max_in_flight,
@@ -281,7 +291,7 @@ class Service:
             after_shutdown=[self.after_shutdown],
             specification=AsyncAPI(
                 title="call-control",
-                version="1.0.0",
+                version=__version__,
                 description="Kafka commands in, Sinch Calling API requests out, results and "
                 "snapshots back.",
             ),

@@ -167,7 +167,10 @@ async def wait_for_dependencies(settings: Settings) -> None:
     timeout_s = settings.startup_timeout_s
     deadline = time.monotonic() + timeout_s
     health = HealthServer(
-        settings.http_host, settings.http_port, ready=lambda: False, registry=CollectorRegistry()
+        settings.http_host,
+        settings.http_port,
+        not_ready=lambda: ["waiting for dependencies"],
+        registry=CollectorRegistry(),
     )
     task = asyncio.current_task()
     assert task is not None

@@ -73,6 +73,9 @@ class EngineState:
     buffered: int
     paused: int  # partitions
     lag: Mapping[tuple[str, int], int]
+    assigned: int = 0  # partitions
+    commit_failures: int = 0
+    rebalances: int = 0  # partition assignments received, revocations included
 
 
 class Engine:
@@ -102,6 +105,8 @@ class Engine:
         self._paused: set[TopicPartition] = set()
         self._stopping = False
         self._joined = False
+        self._commit_failures = 0
+        self._rebalances = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._commit_lock = asyncio.Lock()
 
@@ -125,13 +130,31 @@ class Engine:
                     lag[(tp.topic, tp.partition)] = max(end - mark, 0)
         lanes = self._lanes
         return EngineState(
-            lanes.in_flight, lanes.active_lanes, lanes.buffered, len(self._paused), lag
+            lanes.in_flight,
+            lanes.active_lanes,
+            lanes.buffered,
+            len(self._paused),
+            lag,
+            len(self._assigned),
+            self._commit_failures,
+            self._rebalances,
         )
 
     @property
     def ready(self) -> bool:
         """Consuming: started, in the group (even with no partition to own), not stopping."""
-        return self._consumer is not None and self._joined and not self._stopping
+        return not self.not_ready_reasons()
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why `ready` is false, for the `/readyz` body (empty when ready)."""
+        reasons = []
+        if self._consumer is None:
+            reasons.append("consumer not started")
+        elif not self._joined:
+            reasons.append("not in consumer group")
+        if self._stopping:
+            reasons.append("stopping")
+        return reasons
 
     # --- intake --------------------------------------------------------------------------
 
@@ -221,6 +244,7 @@ class Engine:
             try:
                 await self._consumer.commit(offsets)
             except Exception as error:  # a rebalance under way: the revoke path commits
+                self._commit_failures += 1
                 log.warning("commit_failed", error=type(error).__name__, partitions=len(offsets))
                 return
             self._offsets.committed(offsets)
@@ -229,6 +253,7 @@ class Engine:
 
     def assign(self, tps: set[TopicPartition]) -> None:
         self._joined = True
+        self._rebalances += 1
         self._assigned |= tps
         log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
 

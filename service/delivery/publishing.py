@@ -10,7 +10,7 @@ and no task is made per message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,9 +43,16 @@ def _unacknowledged(failed: list[Outgoing]) -> Again | None:
 
 
 class Publisher:
-    def __init__(self, producer: Producer, *, policy: RetryPolicy = UNTIL_ACKNOWLEDGED) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        *,
+        policy: RetryPolicy = UNTIL_ACKNOWLEDGED,
+        on_failure: Callable[[int], None] = lambda failed: None,
+    ) -> None:
         self._producer = producer
         self._policy = policy
+        self._on_failure = on_failure  # counts refused messages (a metric)
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send all, then wait for every acknowledgement; retry those that failed."""
@@ -57,6 +64,7 @@ class Publisher:
             outcomes = await self._send_all(pending)
             failed = [m for m, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
             if failed:
+                self._on_failure(len(failed))
                 pending = failed
                 errors[:] = sorted({type(o).__name__ for o in outcomes if isinstance(o, Exception)})
             return failed

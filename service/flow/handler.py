@@ -86,7 +86,9 @@ class CommandHandler:
         executor: Executor,
         tracing: Tracing,
         clock: Callable[[], datetime] = utc_now,
+        on_store_error: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_store_error = on_store_error  # counts store outages (a metric)
         self._tracing = tracing
         self._config = config
         self._leases = leases
@@ -194,8 +196,12 @@ class CommandHandler:
             policy=STORE_OUTAGE,
             retry_on=(Exception,),
             sleep=turn.pause,
-            on_retry=_store_unavailable,
+            on_retry=self._store_unavailable,
         )
+
+    def _store_unavailable(self, _attempt: int, delay: float, why: Again) -> None:
+        self._on_store_error()
+        log.warning("idempotency_store_unavailable", error=why.reason, retry_in_s=round(delay, 3))
 
     @staticmethod
     def _interrupted(claim: Claim, request: CallRequest) -> Execution | None:
@@ -364,7 +370,3 @@ def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execut
     return Execution(
         Outcome.FAILED, 0, None, ErrorInfo(code=code, message=message, retryable=retryable)
     )
-
-
-def _store_unavailable(_attempt: int, delay: float, why: Again) -> None:
-    log.warning("idempotency_store_unavailable", error=why.reason, retry_in_s=round(delay, 3))

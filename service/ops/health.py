@@ -1,7 +1,8 @@
 """The operations port: `/healthz` (liveness), `/readyz` (readiness), `/metrics` (Prometheus).
 
 Liveness answers from the event loop, so a blocked loop fails it. Readiness means consuming:
-started, in the consumer group, not shutting down.
+started, in the consumer group, not shutting down; when not ready, the body's `reasons` say why
+(`{"status": "not ready", "ready": false, "reasons": ["not in consumer group"]}`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 class HealthServer:
     def __init__(
-        self, host: str, port: int, *, ready: Callable[[], bool], registry: CollectorRegistry
+        self,
+        host: str,
+        port: int,
+        *,
+        not_ready: Callable[[], list[str]],
+        registry: CollectorRegistry,
     ) -> None:
         self._host = host
         self._port = port
-        self._ready = ready
+        self._not_ready = not_ready
         self._registry = registry
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -45,10 +51,10 @@ class HealthServer:
         return web.json_response({"status": "ok"})
 
     async def _readiness(self, _: web.Request) -> web.Response:
-        ready = self._ready()
-        return web.json_response(
-            {"status": "ready" if ready else "not ready"}, status=200 if ready else 503
-        )
+        reasons = self._not_ready()
+        ready = not reasons
+        body = {"status": "ready" if ready else "not ready", "ready": ready, "reasons": reasons}
+        return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self._registry)

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from service.delivery.answers import Answer
@@ -21,9 +29,23 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        version: str = "unknown",
+        command_types: Iterable[str] = (),
+        outcomes: Iterable[str] = (),
+        dead_letter_codes: Iterable[str] = (),
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_*, python_gc_* and python_info, as the default registry has them; each is a
+        # stateless reader of this process, so sharing one instance between registries is safe
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            r.register(collector)
+        Gauge(
+            "callctl_build_info", "The running version (always 1)", ["version"], registry=r
+        ).labels(version).set(1)
         self.commands = Counter(
             "callctl_commands",
             "Commands finished, by type and outcome",
@@ -63,6 +85,45 @@ class Metrics:
         )
         self.dead_letters = Counter(
             "callctl_dead_letters", "Records sent to the dead-letter topic", ["code"], registry=r
+        )
+        # loops that retry rather than fail: each pass is counted, so an alert sees a stuck loop
+        self.publish_failures = Counter(
+            "callctl_publish_failures",
+            "Result/snapshot/dead-letter publishes that Kafka refused (retried until they pass)",
+            registry=r,
+        )
+        self.store_unavailable = Counter(
+            "callctl_idempotency_store_errors",
+            "Idempotency-store calls that failed (the command waits and retries)",
+            registry=r,
+        )
+        # series exist from the first scrape, at 0, so rate() and absent() work from the start
+        for kind in command_types:
+            self.command_latency.labels(kind)
+            for outcome in outcomes:
+                self.commands.labels(kind, outcome)
+        for code in dead_letter_codes:
+            self.dead_letters.labels(code)
+
+    @classmethod
+    def for_service(cls, version: str) -> Metrics:
+        """With every known label value of the domain initialised to 0."""
+        from service.domain.commands import COMMAND_TYPES
+        from service.domain.results import ErrorCode, Outcome
+
+        # the codes a record is dead-lettered with: it could not be decoded, or it crashed
+        dead_letter_codes = (
+            ErrorCode.NOT_JSON,
+            ErrorCode.KEY_MISMATCH,
+            ErrorCode.TOO_LARGE,
+            ErrorCode.INVALID_COMMAND,
+            ErrorCode.INTERNAL_ERROR,
+        )
+        return cls(
+            version=version,
+            command_types=(*COMMAND_TYPES, "unknown"),
+            outcomes=[o.value for o in Outcome],
+            dead_letter_codes=[c.value for c in dead_letter_codes],
         )
 
     def observe_state(self, read: Callable[[], EngineState]) -> None:
@@ -111,6 +172,19 @@ class _StateCollector(Collector):
             "callctl_fetch_paused",
             "Partitions whose fetching is paused for backpressure",
             value=state.paused,
+        )
+        yield GaugeMetricFamily(
+            "callctl_assigned_partitions", "Partitions this instance owns", value=state.assigned
+        )
+        yield CounterMetricFamily(
+            "callctl_commit_failures",
+            "Offset commits that failed (a rebalance under way; the offsets are committed later)",
+            value=state.commit_failures,
+        )
+        yield CounterMetricFamily(
+            "callctl_rebalances",
+            "Partition assignments and revocations received from the consumer group",
+            value=state.rebalances,
         )
         lag = GaugeMetricFamily(
             "callctl_consumer_lag",

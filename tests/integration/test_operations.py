@@ -43,7 +43,8 @@ async def test_health_readiness_and_metrics_under_load(
                 if (await http.get("/readyz")).status_code == 200:
                     break
                 await asyncio.sleep(0.1)
-            assert (await http.get("/readyz")).json() == {"status": "ready"}
+            ready = (await http.get("/readyz")).json()
+            assert ready == {"status": "ready", "ready": True, "reasons": []}
             for cmd in commands:
                 await kafka_client.send(cmd)
             await kafka_client.send(bad, key=calls[0])
@@ -61,6 +62,20 @@ async def test_health_readiness_and_metrics_under_load(
     assert after[("callctl_sinch_request_seconds_count", (("method", "PATCH"),))] == 200
     assert after[("callctl_command_latency_seconds_count", (("type", "say"),))] == 200
     assert after[("callctl_in_flight", ())] == 0
+    # initialised to 0 before any event, so rate() and alerts see them from the first scrape
+    assert after[("callctl_commands_total", (("outcome", "failed"), ("type", "hangup")))] == 0
+    assert after[("callctl_dead_letters_total", (("code", "too_large"),))] == 0
+    for name in (
+        "callctl_publish_failures_total",
+        "callctl_idempotency_store_errors_total",
+        "callctl_commit_failures_total",
+    ):
+        assert after[(name, ())] == 0, name
+    assert after[("callctl_rebalances_total", ())] >= 1
+    assert after[("callctl_assigned_partitions", ())] >= 1
+    assert any(name == "callctl_build_info" for name, _ in after)
+    assert any(name == "process_cpu_seconds_total" for name, _ in after)
+    assert any(name.startswith("python_gc_") for name, _ in after)
     lags = [v for (name, _), v in after.items() if name == "callctl_consumer_lag"]
     assert lags, "a lag per assigned partition"
     assert sum(lags) == 0, "everything done and committed"
