@@ -29,7 +29,7 @@ class Run:
 
 
 async def callctl(settings: Settings, *args: str, bootstrap: str | None = None) -> Run:
-    """`python -m callctl.cli ARGS` with the test's broker and topics in its environment."""
+    """`python -m callctl ARGS` with the test's broker and topics in its environment."""
     topics = settings.topics
     env = {
         **os.environ,
@@ -43,7 +43,7 @@ async def callctl(settings: Settings, *args: str, bootstrap: str | None = None) 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "callctl.cli",
+        "callctl",
         *args,
         cwd=ROOT,
         env=env,
