@@ -44,7 +44,26 @@ def common_options(top: bool) -> argparse.ArgumentParser:
         help="show Kafka client logs on stderr (-vv: debug); `send -v` also echoes the command "
         "(recording credentials redacted)",
     )
+    group.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default="text" if top else argparse.SUPPRESS,
+        help="text for people (default), json for scripts",
+    )
     return parent
+
+
+def json_alias(parser: argparse.ArgumentParser) -> None:
+    """`--json`, the flag older versions had, as a hidden alias of `-o json`."""
+    parser.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
 
 
 def positive_seconds(raw: str) -> float:

@@ -9,10 +9,9 @@ from importlib import metadata as importlib_metadata
 from typing import Any, TextIO
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings
 
 from service.settings import (
-    ENV_CONFIG,
+    EnvSettings,
     KafkaSettings,
     TopicSettings,
     describe_errors,
@@ -43,10 +42,9 @@ Resending the same commandId does not retry: the service only replays the stored
 (duplicate true); with a different payload it is rejected (idempotency_conflict)."""
 
 
-class CliSettings(BaseSettings):
-    """The part of the service's configuration the CLI needs: same variables, no credentials."""
-
-    model_config = ENV_CONFIG
+class CliSettings(EnvSettings):
+    """The part of the service's configuration the CLI needs: same variables, no credentials.
+    The service's other variables are not read, but a `CALLCTL_*` typo is refused as there."""
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()

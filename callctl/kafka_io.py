@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from aiokafka.errors import (
     NodeNotReadyError,
     RequestTimedOutError,
 )
+from aiokafka.partitioner import DefaultPartitioner
 
 from callctl.common import EXIT_KAFKA, EXIT_NOT_OK, EXIT_USAGE, PROG, CliError, warn
 from service.kafka.options import client_options
@@ -103,15 +105,23 @@ async def open_producer(kafka: KafkaSettings, topic: str) -> AsyncIterator[Produ
             await producer.stop()
 
 
+def key_partition(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition a producer's default partitioner puts `key` in: murmur2 of the key, as
+    the Java client and aiokafka compute it (and so the service, and other teams' producers)."""
+    ordered = sorted(partitions)
+    chosen: int = DefaultPartitioner()(key, ordered, ordered)
+    return chosen
+
+
 @contextlib.asynccontextmanager
 async def open_reader(
-    kafka: KafkaSettings, topic: str, variable: str, *, only: Sequence[int] | None = None
+    kafka: KafkaSettings, topic: str, variable: str, *, key: bytes | None = None
 ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
     """A consumer outside any group (it commits nothing), assigned the topic's partitions, or
-    only those of `only` that exist."""
+    with `key` only the partition records with that key are produced to."""
     partitions = await topic_partitions(kafka, topic, variable)
-    if only is not None:
-        partitions = [p for p in partitions if p in only]
+    if key is not None:
+        partitions = [key_partition(key, partitions)]
     tps = [TopicPartition(topic, p) for p in partitions]
     consumer = AIOKafkaConsumer(
         group_id=None,
@@ -152,20 +162,84 @@ async def seek(consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Sta
             consumer.seek(tp, at)
 
 
+def reading(tps: list[TopicPartition], key: bytes | None) -> str:
+    """What a read covers, in words, for the progress line."""
+    topic = tps[0].topic if tps else "?"
+    if key is not None and len(tps) == 1:
+        return (
+            f"partition {tps[0].partition} of {topic} (that of key {key.decode(errors='replace')})"
+        )
+    return f"{topic} ({len(tps)} partitions)"
+
+
+class Progress:
+    """`scanned N of M records, K matches` on stderr while a read to the end goes on: every
+    `every_s` on a terminal (rewriting one line), else a line every 10 s, so that a long scan
+    is never silent. The caller counts matches."""
+
+    def __init__(self, what: str, *, every_s: float = 1.0) -> None:
+        self.what = what
+        self.matches = 0
+        self.scanned = 0
+        self.total: int | None = None
+        self._tty = sys.stderr.isatty()
+        self._every_s = every_s if self._tty else 10.0
+        self._started = self._last = time.monotonic()
+        self._shown = False
+
+    def start(self, total: int) -> None:
+        self.total = total
+        warn(f"reading {self.what}: {total} records")
+
+    def advance(self, count: int) -> None:
+        self.scanned += count
+        now = time.monotonic()
+        if now - self._last >= self._every_s:
+            self._last = now
+            self._show(final=False)
+
+    def finish(self) -> None:
+        if self._shown:
+            self._show(final=True)
+
+    def _show(self, *, final: bool) -> None:
+        self._shown = True
+        total = f" of {self.total}" if self.total is not None else ""
+        line = (
+            f"{PROG}: scanned {self.scanned}{total} records, {self.matches} "
+            f"match{'es' if self.matches != 1 else ''}, {time.monotonic() - self._started:.0f} s"
+        )
+        if self._tty:
+            end = "\n" if final else ""
+            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+        elif not final:
+            print(line, file=sys.stderr, flush=True)
+
+
 async def records(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: Start, *, to_end: bool
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    start: Start,
+    *,
+    to_end: bool,
+    progress: Progress | None = None,
 ) -> AsyncGenerator[Any, None]:
     """Records of the assigned partitions from `start`: in offset order within a partition,
     merged across partitions by timestamp. `to_end`: stop at the end offsets as they are now."""
     ends = await consumer.end_offsets(tps) if to_end else {}
     await seek(consumer, tps, start)
-    pending = {tp for tp in tps if to_end and await consumer.position(tp) < ends[tp]}
+    positions = {tp: await consumer.position(tp) for tp in tps}
+    pending = {tp for tp in tps if to_end and positions[tp] < ends[tp]}
+    if progress is not None and to_end:
+        progress.start(sum(max(ends[tp] - positions[tp], 0) for tp in tps))
     idle_since = time.monotonic()
     while pending or not to_end:
         batch = await consumer.getmany(*tps, timeout_ms=POLL_MS)
         fetched = list(heapq.merge(*batch.values(), key=lambda r: r.timestamp))
         for record in fetched:
             yield record
+        if progress is not None:
+            progress.advance(len(fetched))
         if not to_end:
             continue
         for tp in list(pending):
@@ -175,7 +249,9 @@ async def records(
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > IDLE_STOP_S:
             warn(f"stopped reading: no records for {IDLE_STOP_S:.0f} s before the end offsets")
-            return
+            break
+    if progress is not None:
+        progress.finish()
 
 
 def json_value(record: Any) -> dict[str, Any] | None:

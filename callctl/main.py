@@ -25,7 +25,7 @@ from typing import TextIO
 
 from aiokafka.errors import KafkaError
 
-from callctl import call, results, run, send
+from callctl import call, completion, dead_letters, results, run, send
 from callctl.arguments import TOPICS_HELP, Formatter, common_options
 from callctl.common import (
     EXIT_CODES,
@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_parser(sub, common)
     results.add_parser(sub, common)
     call.add_parser(sub, common)
+    dead_letters.add_parser(sub, common)
     run.add_parsers(sub)
+    completion.add_parser(sub)
     for name, subparser in sub.choices.items():
         subparser.set_defaults(parser=subparser, command=name)
     return parser
@@ -85,10 +87,21 @@ async def _dispatch(args: argparse.Namespace, settings: CliSettings, out: TextIO
         return await send.run(args, settings, out)
     if args.command == "results":
         return await results.run(args, settings, out)
+    if args.command == "dead-letters":
+        return await dead_letters.run(args, settings, out)
     return await call.run(args, settings, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    try:
+        return _main(argv, out or sys.stdout)
+    except BrokenPipeError:  # `callctl results | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "simulator":
@@ -96,7 +109,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if extra:
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "run":
-        return run.run_service()
+        return run.run_service(args.check_config)
+    if args.command == "completion":
+        return completion.print_script(parser, args.shell, out)
     _configure_logging(args.verbose)
     try:
         settings = load_settings(args.bootstrap_servers)
@@ -104,7 +119,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         warn(str(error))
         return error.code
     try:
-        return asyncio.run(_dispatch(args, settings, out or sys.stdout))
+        return asyncio.run(_dispatch(args, settings, out))
     except CliError as error:
         warn(str(error))
         return error.code
@@ -115,7 +130,3 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return failure.code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `callctl results | head`: stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK

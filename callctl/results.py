@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from typing import Any, TextIO
 
 from callctl import output
-from callctl.arguments import Formatter, duration_seconds, positive_int
-from callctl.common import EXIT_CODES, EXIT_NOT_OK, EXIT_OK, CliSettings, warn
-from callctl.kafka_io import Since, Start, json_value, open_reader, records
+from callctl.arguments import Formatter, duration_seconds, json_alias, positive_int
+from callctl.common import (
+    EXIT_CODES,
+    EXIT_NOT_OK,
+    EXIT_OK,
+    RETRY_RULE,
+    CliSettings,
+    print_json,
+    warn,
+)
+from callctl.kafka_io import Progress, Since, Start, json_value, open_reader, reading, records
+
+VARIABLE = "CALLCTL_TOPICS__RESULTS"
 
 RESULTS_EPILOG = f"""\
-Reads the results topic outside any consumer group (all partitions, nothing committed). Without
---follow it starts at the beginning (or --since) and stops at the end offsets seen at start;
-with --follow it starts at the end (or --from-beginning / --since) and runs until Ctrl-C.
+Reads the results topic outside any consumer group (nothing committed): with --call-id only
+the partition of that key (results are keyed by callId), else every partition. Without
+--follow it starts at the beginning (or --since) and stops at the end offsets seen at start,
+showing its progress on stderr; with --follow it starts at the end (or --from-beginning /
+--since) and runs until Ctrl-C. -o json prints one JSON object per line.
+
+{RETRY_RULE}
 
 examples:
   callctl results --call-id C1
   callctl results --since 10m --limit 50
-  callctl results --command-id cli-0f3c... --json
+  callctl results --command-id cli-0f3c... -o json
   callctl results --follow
-  callctl results --follow --since 1h --call-id C1 --json | jq .outcome
+  callctl results --follow --since 1h --call-id C1 -o json | jq .outcome
 
 {EXIT_CODES}"""
 
@@ -37,7 +50,9 @@ def add_parser(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         formatter_class=Formatter,
         parents=common,
     )
-    results.add_argument("--call-id", metavar="ID", help="only this call's results")
+    results.add_argument(
+        "--call-id", metavar="ID", help="only this call's results (reads only its partition)"
+    )
     results.add_argument("--command-id", metavar="ID", help="only this command's results")
     results.add_argument(
         "-f", "--follow", action="store_true", help="keep reading new results until Ctrl-C"
@@ -55,7 +70,7 @@ def add_parser(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     results.add_argument(
         "--limit", type=positive_int, metavar="N", help="stop after N matching results"
     )
-    results.add_argument("--json", action="store_true", help="print each result as one JSON line")
+    json_alias(results)
 
 
 async def run(args: argparse.Namespace, settings: CliSettings, out: TextIO) -> int:
@@ -67,27 +82,31 @@ async def run(args: argparse.Namespace, settings: CliSettings, out: TextIO) -> i
     else:
         start = "end"
     shown: list[dict[str, Any]] = []
-    streaming = args.follow and not args.json
+    as_json = args.output == "json"
+    streaming = args.follow and not as_json
     topic = settings.topics.results
-    async with open_reader(settings.kafka, topic, "CALLCTL_TOPICS__RESULTS") as (reader, tps):
+    key = args.call_id.encode() if args.call_id is not None else None
+    async with open_reader(settings.kafka, topic, VARIABLE, key=key) as (reader, tps):
         if streaming:
             header = output.format_row(output.RESULT_HEADER, output.STREAM_WIDTHS)
             print(header, file=out, flush=True)
-        stream = records(reader, tps, start, to_end=not args.follow)
+        progress = Progress(reading(tps, key))
+        stream = records(reader, tps, start, to_end=not args.follow, progress=progress)
         async with contextlib.aclosing(stream):
             async for record in stream:
                 result = json_value(record)
                 if result is None or not _matches(result, args):
                     continue
-                if args.json:
-                    print(json.dumps(result, ensure_ascii=False), file=out, flush=True)
+                progress.matches += 1
+                if as_json:
+                    print_json(result, out)
                 elif streaming:
                     row = output.format_row(output.result_row(result), output.STREAM_WIDTHS)
                     print(row, file=out, flush=True)
                 shown.append(result)
                 if args.limit is not None and len(shown) >= args.limit:
                     break
-    if not args.json and not streaming:
+    if not as_json and not streaming:
         print(output.render_results(shown), file=out)
     if not shown:
         warn(f"no results on {settings.topics.results}{_filters_text(args)}")

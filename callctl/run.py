@@ -10,7 +10,8 @@ from callctl.arguments import Formatter
 RUN_EPILOG = """\
 Runs `python -m service` in this process, configured by the CALLCTL_* variables (see the
 README; CALLCTL_SINCH__APPLICATION_KEY and __APPLICATION_SECRET are required). Stops on SIGTERM
-or Ctrl-C. Exit codes: 0 stopped cleanly, 2 invalid configuration.
+or Ctrl-C. Exit codes: 0 stopped cleanly (or, with --check-config, the configuration is
+valid), 2 invalid configuration.
 
 example:
   CALLCTL_SINCH__BASE_URL=http://127.0.0.1:8700 CALLCTL_SINCH__APPLICATION_KEY=sim-key \\
@@ -19,12 +20,17 @@ example:
 
 
 def add_parsers(sub: Any) -> None:
-    sub.add_parser(
+    run = sub.add_parser(
         "run",
         help="run the call-control service (python -m service)",
         description="Run the call-control service with its CALLCTL_* configuration.",
         epilog=RUN_EPILOG,
         formatter_class=Formatter,
+    )
+    run.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the configuration and print the effective settings, without starting",
     )
     sub.add_parser(
         "simulator",
@@ -35,10 +41,10 @@ def add_parsers(sub: Any) -> None:
     )
 
 
-def run_service() -> int:
-    from service.__main__ import main  # heavy (FastStream): only for `run`
+def run_service(check_config: bool) -> int:
+    from service.__main__ import main  # FastStream is loaded there, only when it starts
 
-    return main()
+    return main(["--check-config"] if check_config else [])
 
 
 def run_simulator(extra: list[str]) -> int:

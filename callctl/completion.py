@@ -1,0 +1,38 @@
+"""`callctl completion bash|zsh|tcsh`: a shell completion script, generated from the argument
+parser by shtab, so it always matches the commands, types and choices of this version."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+import shtab
+
+from callctl.arguments import Formatter
+from callctl.common import EXIT_OK
+
+SHELLS = ("bash", "zsh", "tcsh")
+EPILOG = """\
+Print a completion script for SHELL; load it once per shell session or install it:
+
+  bash:  source <(callctl completion bash)
+         callctl completion bash > ~/.local/share/bash-completion/completions/callctl
+  zsh:   callctl completion zsh > "${fpath[1]}/_callctl"   (then restart zsh)
+  tcsh:  callctl completion tcsh > ~/.callctl.completion.csh; source it from ~/.tcshrc
+"""
+
+
+def add_parser(sub: Any) -> None:
+    page = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh, tcsh)",
+        description="Print a shell completion script for callctl.",
+        epilog=EPILOG,
+        formatter_class=Formatter,
+    )
+    page.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+
+
+def print_script(parser: argparse.ArgumentParser, shell: str, out: TextIO) -> int:
+    print(shtab.complete(parser, shell=shell), file=out)
+    return EXIT_OK
