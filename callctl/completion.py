@@ -1,4 +1,4 @@
-"""`callctl completion bash|zsh|tcsh`: a shell completion script, generated from the argument
+"""`callctl completion bash|zsh`: a shell completion script, generated from the argument
 parser by shtab, so it always matches the commands, types and choices of this version."""
 
 from __future__ import annotations
@@ -11,21 +11,22 @@ import shtab
 from callctl.arguments import Formatter
 from callctl.common import EXIT_OK
 
-SHELLS = ("bash", "zsh", "tcsh")
+SHELLS = ("bash", "zsh")  # shtab's tcsh output completes no subcommand flags
 EPILOG = """\
 Print a completion script for SHELL; load it once per shell session or install it:
 
   bash:  source <(callctl completion bash)
          callctl completion bash > ~/.local/share/bash-completion/completions/callctl
   zsh:   callctl completion zsh > "${fpath[1]}/_callctl"   (then restart zsh)
-  tcsh:  callctl completion tcsh > ~/.callctl.completion.csh; source it from ~/.tcshrc
+
+exit codes: 0 printed, 2 usage error
 """
 
 
 def add_parser(sub: Any) -> None:
     page = sub.add_parser(
         "completion",
-        help="print a shell completion script (bash, zsh, tcsh)",
+        help="print a shell completion script (bash, zsh)",
         description="Print a shell completion script for callctl.",
         epilog=EPILOG,
         formatter_class=Formatter,

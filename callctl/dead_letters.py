@@ -221,7 +221,13 @@ async def _list(args: argparse.Namespace, settings: CliSettings, out: TextIO) ->
     shown: list[dict[str, Any]] = []
     async with open_reader(settings.kafka, topic, VARIABLE, key=key) as (reader, tps):
         progress = Progress(reading(tps, key))
-        stream = records(reader, tps, start, to_end=not args.follow, progress=progress)
+        stream = records(
+            reader,
+            tps,
+            start,
+            to_end=not args.follow,
+            progress=None if args.follow else progress,  # following has no end to count to
+        )
         async with contextlib.aclosing(stream):
             async for record in stream:
                 if key is not None and record.key != key:
@@ -332,7 +338,7 @@ async def run(
     settings: CliSettings,
     out: TextIO,
     producer_factory: ProducerFactory | None = None,
-    confirm: Callable[[str], bool] = _ask,
+    confirm: Callable[[str], bool] | None = None,
 ) -> int:
     if args.action == "list":
         return await _list(args, settings, out)
@@ -345,4 +351,4 @@ async def run(
         else:
             print(describe(letter), file=out)
         return EXIT_OK
-    return await _replay(args, settings, record, out, producer_factory, confirm)
+    return await _replay(args, settings, record, out, producer_factory, confirm or _ask)

@@ -91,7 +91,13 @@ async def run(args: argparse.Namespace, settings: CliSettings, out: TextIO) -> i
             header = output.format_row(output.RESULT_HEADER, output.STREAM_WIDTHS)
             print(header, file=out, flush=True)
         progress = Progress(reading(tps, key))
-        stream = records(reader, tps, start, to_end=not args.follow, progress=progress)
+        stream = records(
+            reader,
+            tps,
+            start,
+            to_end=not args.follow,
+            progress=None if args.follow else progress,  # following has no end to count to
+        )
         async with contextlib.aclosing(stream):
             async for record in stream:
                 result = json_value(record)

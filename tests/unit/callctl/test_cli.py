@@ -479,3 +479,17 @@ def test_describe_snapshot() -> None:
     assert lines["userRate"] == "0.03 EUR"
     assert lines["observedAt"] == "2026-11-26T23:41:08.000Z"
     assert lines["commandId"] == "cmd-1"
+
+
+def test_callctl_refuses_an_unknown_variable_but_not_the_services_own(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALLCTL_SINCH__APPLICATION_SECRET", "not base64, and not read")
+    monkeypatch.setenv("CALLCTL_MAX_IN_FLIGHT", "64")
+    monkeypatch.setenv("CALLCTL_TOPICS__RESULT", "typo")
+    code, _ = run("results")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "CALLCTL_TOPICS__RESULT: not a call-control setting" in err
+    assert "SINCH" not in err
+    assert "MAX_IN_FLIGHT" not in err
