@@ -36,7 +36,8 @@ def common_options(top: bool) -> argparse.ArgumentParser:
         help="Kafka bootstrap servers (default: CALLCTL_KAFKA__BOOTSTRAP_SERVERS, else "
         "localhost:9092); security settings come from the other CALLCTL_KAFKA__* variables",
     )
-    group.add_argument(
+    shown = parent.add_argument_group("output")
+    shown.add_argument(
         "-v",
         "--verbose",
         action="count",
@@ -44,7 +45,7 @@ def common_options(top: bool) -> argparse.ArgumentParser:
         help="show Kafka client logs on stderr (-vv: debug); `send -v` also echoes the command "
         "(recording credentials redacted)",
     )
-    group.add_argument(
+    shown.add_argument(
         "-o",
         "--output",
         choices=["text", "json"],

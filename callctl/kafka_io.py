@@ -77,8 +77,8 @@ async def topic_partitions(kafka: KafkaSettings, topic: str, variable: str) -> l
     """The topic's partitions from fresh metadata; CliError when the topic does not exist."""
     await preflight(kafka)
     admin = AIOKafkaAdminClient(**options(kafka))
-    await admin.start()
     try:
+        await admin.start()
         described = await admin.describe_topics()  # every topic: naming one could create it
     finally:
         await admin.close()
