@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-import shtab
-
 from callctl.arguments import Formatter
 from callctl.common import EXIT_OK
 
@@ -35,5 +33,7 @@ def add_parser(sub: Any) -> None:
 
 
 def print_script(parser: argparse.ArgumentParser, shell: str, out: TextIO) -> int:
+    import shtab  # only for this command: every other one starts without it
+
     print(shtab.complete(parser, shell=shell), file=out)
     return EXIT_OK
