@@ -28,6 +28,9 @@ TYPE_FIELDS: dict[str, set[str]] = {
 }
 
 
+PROMPTS = ";-separated #tts[...], #ssml[...], #href[url], URLs or prompt names"
+
+
 @dataclasses.dataclass(frozen=True)
 class TypedFlag:
     """A convenience flag for one command field, offered to the types that have the field."""
@@ -50,9 +53,9 @@ TYPED_FLAGS = (
         {"metavar": "ID,ID,..."},
     ),
     TypedFlag("--value", "value", "the tones: 0-9, # and w", {"metavar": "DTMF"}),
-    TypedFlag("--max-duration", "maxDuration", "1-14400 s", {"type": int, "metavar": "SECONDS"}),
-    TypedFlag("--intro-prompt", "introPrompt", "#tts[...] or #ssml[...]", {"metavar": "PROMPT"}),
-    TypedFlag("--hold-prompt", "holdPrompt", "#tts[...] or #ssml[...]", {"metavar": "PROMPT"}),
+    TypedFlag("--max-duration", "maxDuration", "1-600 s", {"type": int, "metavar": "SECONDS"}),
+    TypedFlag("--intro-prompt", "introPrompt", PROMPTS, {"metavar": "PROMPT"}),
+    TypedFlag("--hold-prompt", "holdPrompt", PROMPTS, {"metavar": "PROMPT"}),
     TypedFlag(
         "--svaml",
         "svaml",
@@ -80,7 +83,11 @@ TYPE_HELP: dict[str, tuple[str, str]] = {
         "callctl send park --call-id C1 --max-duration 600 --intro-prompt '#tts[Please hold]' "
         "--locale en-US",
     ),
-    "unpark": ("take a parked call back", "callctl send unpark --call-id C1"),
+    "unpark": (
+        "take a parked call back, with the action it continues with",
+        "callctl send unpark --call-id C1 "
+        """--field 'action={"name": "connectPstn", "number": "+46700000000"}'""",
+    ),
     "startRecording": (
         "start recording the call (set options with --field)",
         "callctl send startRecording --call-id C1 --field options.destinationUrl=s3://bucket/rec "
@@ -107,7 +114,13 @@ field (options.destinationUrl=...). The record is keyed by callId (idempotent pr
 {RETRY_RULE}
 
 -o json prints one JSON object: commandId, callId, type, topic, partition, offset, and with
---wait the result (null when none came in time)."""
+--wait the result (null when none came in time).
+
+unpark needs the action the call should continue with, as Sinch wants it for an incoming-call
+answer (connectPstn, connectSip, connectConf, connectMxp, runMenu, hangup), and may carry
+instructions. getCallInfo: Sinch documents call information only for calls from an in-app
+client to PSTN or SIP; for other calls it may answer 404 (call_not_found) while the call goes on.
+Sinch's rules and their sources: docs/sinch-fidelity.md."""
 
 
 def _send_epilog(examples: list[str]) -> str:
