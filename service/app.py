@@ -39,6 +39,7 @@ from service.kafka.adapter import (
     guard_fetches,
     no_decoder,
     raw_batch_parser,
+    subscriber_consumer,
     to_record,
 )
 from service.kafka.preflight import check_broker
@@ -265,9 +266,7 @@ class Service:
     async def after_startup(self) -> None:
         engine = self.engine
         assert engine is not None
-        consumer = self.subscriber.consumer
-        assert consumer is not None, "the commands subscriber has no consumer after start"
-        engine.start(ConsumerAdapter(consumer))
+        engine.start(ConsumerAdapter(subscriber_consumer(self.subscriber)))
         # Closed first: running commands finish or are abandoned with a result, and the
         # watermarks are committed, while the broker is still up (FastStream stops it next).
         self.resources.on_close("engine", lambda: engine.stop(self.settings.shutdown_grace_s))

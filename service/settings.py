@@ -1,17 +1,21 @@
 """One validated configuration tree, read from `CALLCTL_*` environment variables.
 
-Names are part of the contract (../shared/design/contract-v1.md, "Configuration"): nested
-settings use `__`, e.g. `CALLCTL_KAFKA__BOOTSTRAP_SERVERS`. A bad value stops the start with a
-message naming the variable; secrets are `SecretStr` and inputs are never echoed in errors.
+Names are part of the contract ("Configuration"): nested settings use `__`, e.g.
+`CALLCTL_KAFKA__BOOTSTRAP_SERVERS`. A bad value stops the start with a message naming the
+variable; so does a `CALLCTL_*` variable that names no setting (a typo is refused, not ignored),
+except the few in `NOT_SETTINGS`. Secrets are `SecretStr`; inputs are never echoed in errors.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -19,7 +23,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from service.domain.commands import COMMAND_TYPES
 from service.domain.credentials import decode_secret
@@ -28,6 +38,19 @@ from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 
 ENV_PREFIX = "CALLCTL_"
 ENV_NESTED_DELIMITER = "__"
+# CALLCTL_* variables that are not settings of the service: the test suite's broker, Redis and
+# container switch (`make test`, `make test-containers`), CI's container switch (.ci/run) and
+# the local scripts' state directory (deploy/*.sh, bench/).
+NOT_SETTINGS = frozenset(
+    {
+        "CALLCTL_TEST_KAFKA",
+        "CALLCTL_TEST_KAFKA_IMAGE",
+        "CALLCTL_TEST_REDIS",
+        "CALLCTL_TEST_CONTAINERS",
+        "CALLCTL_CI_CONTAINERS",
+        "CALLCTL_LOCAL_DIR",
+    }
+)
 
 
 class _Section(BaseModel):
@@ -143,19 +166,68 @@ class TracingSettings(_Section):
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
 
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
+
 # How every CALLCTL_* reader (the service, callctl) takes its environment.
 ENV_CONFIG = SettingsConfigDict(
     env_prefix=ENV_PREFIX,
     env_nested_delimiter=ENV_NESTED_DELIMITER,
     hide_input_in_errors=True,
-    extra="ignore",
+    extra="forbid",
     frozen=True,
 )
 
 
-class Settings(BaseSettings):
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The `CALLCTL_*` variables that name no setting (nor a section of settings, whose nested
+    names the section's model checks), leaving out `NOT_SETTINGS`."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    names = os.environ if environ is None else environ
+    return sorted(
+        name
+        for name in names
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in NOT_SETTINGS
+        and name.upper().split(ENV_NESTED_DELIMITER, 1)[0] not in known
+    )
+
+
+class _UnknownVariables(PydanticBaseSettingsSource):
+    """Hands every unknown `CALLCTL_*` variable to the model as an extra input, so that
+    `extra="forbid"` refuses a top-level typo the way the sections refuse a nested one. The
+    value is never passed on: errors must not echo it."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name[len(ENV_PREFIX) :].lower(): None for name in unknown_variables()}
+
+
+class EnvSettings(BaseSettings):
+    """A reader of `CALLCTL_*` variables that refuses the ones naming no setting. A subclass
+    may declare only some sections (callctl): the others' variables are then not read, but
+    still known."""
+
     model_config = ENV_CONFIG
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _UnknownVariables(settings_cls)
+
+
+class Settings(EnvSettings):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     sinch: SinchSettings = SinchSettings()
@@ -175,7 +247,7 @@ class Settings(BaseSettings):
     # How long start-up waits for an unreachable Kafka or Redis (service/startup.py).
     startup_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: LogLevel = "INFO"
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
 
@@ -220,7 +292,10 @@ def describe_errors(error: ValidationError) -> list[str]:
     lines = []
     for err in error.errors(include_input=False, include_url=False):
         name = env_name(err["loc"]) if err["loc"] else "configuration"
-        lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "not a call-control setting (check the name; nesting uses __)"
+        lines.append(f"{name}: {message}")
     return lines
 
 

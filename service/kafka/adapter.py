@@ -1,5 +1,8 @@
 """The Kafka side: FastStream broker, the commands subscriber, and adapters for the engine.
 
+The one module that touches FastStream's and aiokafka's internals (`FAKE_CONSUMER`, the
+subscriber's `consumer`): when a library upgrade breaks one of them, this is where it shows.
+
 Delivery semantics, chosen on purpose: at least once. The subscriber runs with
 `AckPolicy.MANUAL` and never acks through FastStream, whose `ack()` commits the consumer's
 position (everything fetched, finished or not). The engine commits explicit per-partition
@@ -10,11 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import ssl
 import time
 from itertools import chain
-from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -24,72 +24,36 @@ from aiokafka.errors import CorruptRecordException, KafkaError
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from service.delivery.publishing import Outgoing
 from service.delivery.records import Record, TopicPartition
 from service.domain.decode import Unreadable
-from service.ops.refusals import Refused
+from service.kafka.options import client_options
 from service.settings import KafkaSettings
 
 JSON_HEADERS = {"content-type": "application/json"}
 log = structlog.get_logger(logger_name="service.kafka")
 
 
-def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
-    """Verifies the broker against `ssl_cafile` (else the system's CAs); with `ssl_certfile`,
-    presents that client certificate too (mutual TLS). A file that does not load is `Refused`,
-    naming its setting."""
-    prefix = "CALLCTL_KAFKA__"
-    try:
-        context = ssl.create_default_context(cafile=_path(settings.ssl_cafile))
-    except (OSError, ssl.SSLError) as error:
-        raise Refused(f"{prefix}SSL_CAFILE", f"cannot load it ({_why(error)})") from None
-    if settings.ssl_certfile is None:
-        return context
-    password = settings.ssl_key_password
-    for name, value in (
-        ("SSL_CERTFILE", settings.ssl_certfile),
-        ("SSL_KEYFILE", settings.ssl_keyfile),
-    ):
-        if value is not None and not os.access(value, os.R_OK):
-            raise Refused(f"{prefix}{name}", "no readable file there")
-    try:
-        # a callable password: OpenSSL never prompts on a terminal for an encrypted key
-        context.load_cert_chain(
-            str(settings.ssl_certfile),
-            _path(settings.ssl_keyfile),
-            password=lambda: password.get_secret_value() if password else "",
-        )
-    except ssl.SSLError as error:
-        raise Refused(
-            f"{prefix}SSL_CERTFILE / {prefix}SSL_KEYFILE / {prefix}SSL_KEY_PASSWORD",
-            f"the client certificate and key do not load ({_why(error)}: a wrong key "
-            "password, or a key that is not the certificate's)",
-        ) from None
-    return context
-
-
-def _path(value: Path | None) -> str | None:
-    return str(value) if value else None
-
-
-def _why(error: OSError) -> str:
-    return str(error.strerror or getattr(error, "reason", None) or type(error).__name__)
-
-
 def security(settings: KafkaSettings) -> BaseSecurity | None:
-    protocol = settings.security_protocol
-    if protocol == "PLAINTEXT":
+    """FastStream's security object for the broker, built from the same client options as
+    every plain aiokafka client (`service.kafka.options`)."""
+    options = client_options(settings)
+    protocol = options.get("security_protocol")
+    if protocol is None:
         return None
-    use_ssl = protocol.endswith("SSL")
-    context = tls_context(settings) if use_ssl else None
+    context = options["ssl_context"]
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context)
-    username = settings.sasl_username or ""
-    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
     kinds = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
-    return kinds[settings.sasl_mechanism](username, password, ssl_context=context, use_ssl=use_ssl)
+    return kinds[options["sasl_mechanism"]](
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=context,
+        use_ssl=protocol == "SASL_SSL",
+    )
 
 
 def build_broker(settings: KafkaSettings, *, logger: logging.Logger) -> KafkaBroker:
@@ -124,8 +88,17 @@ async def raw_batch_parser(batch: tuple[Any, ...], _default: Any) -> KafkaMessag
         raw_message=batch,
         headers={},
         message_id=f"{batch[0].offset}" if batch else "",
+        # FastStream internal: a message needs a consumer, and ours is never acked through it.
         consumer=FAKE_CONSUMER,
     )
+
+
+def subscriber_consumer(subscriber: BatchSubscriber) -> AIOKafkaConsumer:
+    """The aiokafka consumer under a started FastStream subscriber (FastStream internal: its
+    `consumer` attribute), for the engine's own commits, pauses and lag."""
+    consumer = subscriber.consumer
+    assert consumer is not None, "the commands subscriber has no consumer after start"
+    return consumer
 
 
 async def no_decoder(_message: Any, _default: Any) -> None:

@@ -21,7 +21,7 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.admin import ApiVersionRequest
 
-from service.kafka.topics import client_options
+from service.kafka.options import client_options
 from service.ops.refusals import Refused
 from service.settings import KafkaSettings
 

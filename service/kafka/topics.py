@@ -8,23 +8,15 @@ broker's auto-creation would not.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream.kafka.security import parse_security
 
-from service.kafka.adapter import security
+from service.kafka.options import client_options
 from service.settings import KafkaSettings, TopicSettings
 
 log = structlog.get_logger(logger_name="service.kafka.topics")
-
-
-def client_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Connection and security options for a plain aiokafka client: the broker's own
-    security, translated by FastStream, so both kinds of client connect the same way."""
-    return {"bootstrap_servers": settings.bootstrap_servers, **parse_security(security(settings))}
 
 
 def contract_topics(topics: TopicSettings, *, partitions: int, replication: int) -> list[NewTopic]:

@@ -38,9 +38,9 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server  # the bound port, for port 0 in tests
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        # The bound port (port 0 in tests picks a free one): the runner's first address.
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else self._port
 
     async def stop(self) -> None:
         if self._runner is not None:

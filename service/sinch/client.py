@@ -272,8 +272,15 @@ def build_http_client(
         transport=transport or _aiohttp_transport(limits, trust_env=trust_env, proxy=proxy),
         trust_env=trust_env,
     )
-    client._cookies = _NoCookies()  # the public setter copies into a plain Cookies
+    _drop_cookie_jar(client)
     return client
+
+
+def _drop_cookie_jar(client: httpx.AsyncClient) -> None:
+    """httpx internal, on purpose and only here: swap in a jar that keeps nothing (see
+    `_NoCookies`). httpx has no switch for it, and both the `cookies=` argument and the public
+    `cookies` setter copy into a plain `Cookies`, which would go on extracting."""
+    client._cookies = _NoCookies()
 
 
 def _aiohttp_transport(

@@ -11,13 +11,16 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from callctl.kafka_io import key_partition
 from service.kafka.topics import ensure_topics
 from service.settings import Settings
 from testkit.processes import ROOT, SimulatorProcess, free_port
-from testkit.service import running_service
+from testkit.service import running_service, service_settings
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,14 @@ class Run:
     seconds: float
 
 
-async def callctl(settings: Settings, *args: str, bootstrap: str | None = None) -> Run:
-    """`python -m callctl.cli ARGS` with the test's broker and topics in its environment."""
+async def callctl(
+    settings: Settings, *args: str, bootstrap: str | None = None, **extra_env: str
+) -> Run:
+    """`python -m callctl ARGS` with the test's broker and topics in its environment."""
     topics = settings.topics
     env = {
         **os.environ,
+        **extra_env,
         "CALLCTL_KAFKA__BOOTSTRAP_SERVERS": bootstrap or settings.kafka.bootstrap_servers,
         "CALLCTL_TOPICS__COMMANDS": topics.commands,
         "CALLCTL_TOPICS__RESULTS": topics.results,
@@ -43,7 +49,7 @@ async def callctl(settings: Settings, *args: str, bootstrap: str | None = None) 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "callctl.cli",
+        "callctl",
         *args,
         cwd=ROOT,
         env=env,
@@ -101,10 +107,12 @@ async def test_send_wait_then_results_and_call_show_it(
         assert row.split()[1:] == [call_id, command_id, "hangup", "succeeded", "-", "204", "1",
                                    "false"]  # fmt: skip
 
-        as_json = await callctl(settings, "results", "--command-id", command_id, "--json")
+        as_json = await callctl(settings, "results", "--command-id", command_id, "-o", "json")
         assert as_json.code == 0, as_json.err
         [line] = as_json.out.splitlines()
         assert json.loads(line)["outcome"] == "succeeded"
+        old_flag = await callctl(settings, "results", "--command-id", command_id, "--json")
+        assert old_flag.out == as_json.out, "--json is kept as -o json"
 
         followed = await callctl(
             settings, "results", "--follow", "--since", "5m", "--call-id", call_id, "--limit", "1"
@@ -122,6 +130,17 @@ async def test_send_wait_then_results_and_call_show_it(
         assert field(call, "status") == "FINAL"
         assert field(call, "reason") == "MANAGERHANGUP"
         assert field(call, "commandId") == command_id
+
+        sent_json = await callctl(
+            settings, "send", "getCallInfo", "--call-id", call_id, "--wait", "-o", "json"
+        )
+        assert sent_json.code == 0, sent_json.err
+        [receipt] = sent_json.out.splitlines()
+        answer = json.loads(receipt)
+        assert answer["type"] == "getCallInfo"
+        assert answer["topic"] == settings.topics.commands
+        assert answer["result"]["commandId"] == answer["commandId"]
+        assert answer["result"]["outcome"] == "succeeded"
 
     patches = [r for r in await simulator.requests(call_id) if r["method"] == "PATCH"]
     assert len(patches) == 1, "one command produced, one request made"
@@ -177,3 +196,132 @@ async def test_unreachable_kafka_exits_4_quickly_with_a_clear_message(
     assert "deploy/kafka.sh start" in run.err
     assert "Traceback" not in run.err
     assert run.out == ""
+
+
+async def produce(
+    settings: Settings,
+    topic: str,
+    value: dict[str, Any] | bytes,
+    key: str,
+    *,
+    partition: int | None = None,
+) -> int:
+    """Produce one record (to the key's partition unless told); returns its partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        sent = await producer.send_and_wait(topic, raw, key=key.encode(), partition=partition)
+        return int(sent.partition)
+    finally:
+        await producer.stop()
+
+
+async def test_results_and_call_read_only_the_partition_of_the_call(settings: Settings) -> None:
+    """A record of the call placed in another partition by hand is not seen: only the key's
+    partition is read. The partition is the one the producer chose (murmur2 agrees)."""
+    await ensure_topics(settings.kafka, settings.topics)
+    topics = settings.topics
+    call_id = new_call_id()
+    home = key_partition(call_id.encode(), range(settings.kafka.topic_partitions))
+    away = (home + 1) % settings.kafka.topic_partitions
+    right = {"commandId": "right", "callId": call_id, "type": "hangup", "outcome": "succeeded"}
+    stray = {**right, "commandId": "stray"}
+    assert await produce(settings, topics.results, right, call_id) == home
+    await produce(settings, topics.results, stray, call_id, partition=away)
+    ongoing = {"callId": call_id, "call": {"status": "ONGOING"}, "commandId": "right"}
+    assert await produce(settings, topics.snapshots, ongoing, call_id) == home
+    final = {**ongoing, "call": {"status": "FINAL"}, "commandId": "stray"}
+    await produce(settings, topics.snapshots, final, call_id, partition=away)
+
+    mine = await callctl(settings, "results", "--call-id", call_id, "-o", "json")
+    assert mine.code == 0, mine.err
+    assert [json.loads(line)["commandId"] for line in mine.out.splitlines()] == ["right"]
+    assert f"reading partition {home} of {topics.results} (that of key {call_id})" in mine.err
+    everything = await callctl(settings, "results", "-o", "json")
+    assert {json.loads(line)["commandId"] for line in everything.out.splitlines()} == {
+        "right",
+        "stray",
+    }
+
+    snapshot = await callctl(settings, "call", call_id, "-o", "json")
+    assert snapshot.code == 0, snapshot.err
+    assert json.loads(snapshot.out)["call"]["status"] == "ONGOING"
+    assert f"reading partition {home} of {topics.snapshots}" in snapshot.err
+
+
+async def test_dead_letters_list_show_and_replay_after_the_fix(
+    kafka: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """A command over the service's size limit is dead-lettered; once the limit is raised, the
+    operator replays it and the service runs it."""
+    small = service_settings(kafka, simulator.url, tmp_path, max_command_bytes=300)
+    await ensure_topics(small.kafka, small.topics)
+    topics = small.topics
+    call_id = new_call_id()
+    await simulator.create_call(call_id)
+    command = {"type": "hangup", "callId": call_id, "commandId": f"big-{call_id}",
+               "metadata": {"note": "x" * 300}}  # fmt: skip
+    async with running_service(small):
+        await produce(small, topics.commands, command, call_id)
+        listed = await callctl(small, "dead-letters", "list", "-o", "json")
+        deadline = time.monotonic() + 20
+        while listed.code != 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            listed = await callctl(small, "dead-letters", "list", "-o", "json")
+    assert listed.code == 0, listed.err
+    [line] = listed.out.splitlines()
+    letter = json.loads(line)
+    assert letter["key"] == call_id
+    assert letter["error"]["code"] == "too_large"
+    assert letter["source"]["topic"] == topics.commands
+    at = f"{letter['partition']}:{letter['offset']}"
+
+    table = await callctl(small, "dead-letters", "list", "--call-id", call_id)
+    assert table.code == 0, table.err
+    assert "too_large" in table.out.splitlines()[1]
+    shown = await callctl(small, "dead-letters", "show", at, "-o", "json")
+    assert shown.code == 0, shown.err
+    assert json.loads(shown.out)["value"] == command
+
+    unasked = await callctl(small, "dead-letters", "replay", at)
+    assert unasked.code == 2
+    assert "pass --yes" in unasked.err
+    still_small = await callctl(
+        small, "dead-letters", "replay", at, "--yes", CALLCTL_MAX_COMMAND_BYTES="300"
+    )
+    assert still_small.code == 2
+    assert "would be refused again" in still_small.err
+    assert await record_count(small, topics.commands) == 1, "nothing replayed yet"
+
+    fixed = small.model_copy(update={"max_command_bytes": 65_536})
+    async with running_service(fixed):
+        replayed = await callctl(fixed, "dead-letters", "replay", at, "--yes", "-o", "json")
+        assert replayed.code == 0, replayed.err
+        receipt = json.loads(replayed.out)
+        assert receipt["topic"] == topics.commands
+        waited = await callctl(fixed, "results", "--call-id", call_id, "--follow", "--since",
+                               "5m", "--limit", "2", "-o", "json")  # fmt: skip
+    assert waited.code == 0, waited.err
+    outcomes = [json.loads(line) for line in waited.out.splitlines()]
+    # too large: refused unread, so the rejected result knows the call (the key), not the command
+    assert [(r["commandId"], r["outcome"]) for r in outcomes] == [
+        (None, "rejected"),
+        (command["commandId"], "succeeded"),
+    ]
+    assert outcomes[0]["error"]["code"] == "too_large"
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topics.commands, receipt["partition"])
+        consumer.assign([tp])
+        consumer.seek(tp, receipt["offset"])
+        again = await consumer.getone()
+    finally:
+        await consumer.stop()
+    assert again.key == call_id.encode()
+    assert again.value == json.dumps(command).encode(), "the original bytes"
+    assert (
+        dict(again.headers)["callctl.replayed-from"]
+        == f"{topics.dead_letter}/{at.replace(':', '@')}".encode()
+    )

@@ -73,7 +73,7 @@ async def otlp_receiver() -> AsyncIterator[tuple[str, list[ExportTraceServiceReq
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     yield f"http://127.0.0.1:{port}/v1/traces", received
     await runner.cleanup()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings, describe_errors
+from service.settings import NOT_SETTINGS, Settings, describe_errors, unknown_variables
 
 SECRET = "c2VjcmV0LXZhbHVlLTEyMzQ="
 
@@ -112,3 +112,43 @@ def test_one_tts_limit_default_600(env: pytest.MonkeyPatch) -> None:
     assert Settings().tts_max_chars == 1000
     env.setenv("CALLCTL_TTS_MAX_CHARS", "0")
     assert "CALLCTL_TTS_MAX_CHARS" in errors_of(env)
+
+
+def test_an_unknown_top_level_variable_is_refused_like_a_nested_one(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("CALLCTL_MAX_INFLIGHT", "typo-value-123")
+    env.setenv("CALLCTL_KAFKA__BOOTSTRAP_SERVER", "nested-typo-456")
+    message = errors_of(env)
+    assert "CALLCTL_MAX_INFLIGHT: not a call-control setting" in message
+    assert "CALLCTL_KAFKA__BOOTSTRAP_SERVER: not a call-control setting" in message
+    assert "typo-value-123" not in message
+    assert "nested-typo-456" not in message
+
+
+def test_unknown_variables_are_listed_with_the_other_errors(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_FOO", "1")
+    env.setenv("CALLCTL_MAX_IN_FLIGHT", "0")
+    message = errors_of(env)
+    assert "CALLCTL_FOO" in message
+    assert "CALLCTL_MAX_IN_FLIGHT" in message
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SETTINGS))
+def test_the_projects_own_non_setting_variables_are_allowed(
+    env: pytest.MonkeyPatch, name: str
+) -> None:
+    env.setenv(name, "127.0.0.1:9092")
+    assert Settings().max_in_flight == 256
+    assert unknown_variables({name: "x", "CALLCTL_NOPE": "y", "OTHER": "z"}) == ["CALLCTL_NOPE"]
+
+
+@pytest.mark.parametrize("level", ["info", "Debug", "WARNING", "error"])
+def test_log_levels_are_case_insensitive(env: pytest.MonkeyPatch, level: str) -> None:
+    env.setenv("CALLCTL_LOG_LEVEL", level)
+    assert Settings().log_level == level.upper()
+
+
+def test_a_bad_log_level_is_named(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CALLCTL_LOG_LEVEL", "verbose")
+    assert "CALLCTL_LOG_LEVEL" in errors_of(env)

@@ -12,9 +12,9 @@ import pytest
 from pydantic import SecretStr
 
 from service.__main__ import EXIT_REFUSED
-from service.kafka.adapter import tls_context
+from service.kafka.options import client_options, tls_context
 from service.kafka.preflight import check_broker
-from service.kafka.topics import client_options, ensure_topics
+from service.kafka.topics import ensure_topics
 from service.ops.refusals import Refused
 from testkit.kafka import KafkaClient, command
 from testkit.processes import SIM_KEY, SIM_SECRET, SimulatorProcess

@@ -14,19 +14,19 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
-from callctl import cli
-from callctl import format as cli_format
+from callctl import arguments, common, compose, kafka_io, main, send
+from callctl import output as cli_format
 from service.settings import KafkaSettings
 
 SECRET = "rec-user:TOP-SECRET-123"
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    return cli.build_parser().parse_args(list(argv))
+    return main.build_parser().parse_args(list(argv))
 
 
 def build(*argv: str, now: datetime | None = None) -> dict[str, Any]:
-    return cli.build_command(parse(*argv), now=now)
+    return compose.build_command(parse(*argv), now=now)
 
 
 @dataclass
@@ -57,13 +57,13 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> FakeProducer:
         monkeypatch.delenv(f"CALLCTL_TOPICS__{name}", raising=False)
     monkeypatch.delenv("CALLCTL_KAFKA__BOOTSTRAP_SERVERS", raising=False)
     fake = FakeProducer()
-    monkeypatch.setattr(cli, "open_producer", fake.factory)
+    monkeypatch.setattr(send, "open_producer", fake.factory)
     return fake
 
 
 def run(*argv: str) -> tuple[int, str]:
     out = io.StringIO()
-    code = cli.main(list(argv), out=out)
+    code = main.main(list(argv), out=out)
     return code, out.getvalue()
 
 
@@ -84,7 +84,7 @@ def test_say_with_a_leg() -> None:
         "leg": "caller",
         "then": "hangup",
     }
-    prepared = cli.validate({**command, "commandId": "c-1"}, max_bytes=65_536)
+    prepared = compose.validate({**command, "commandId": "c-1"}, max_bytes=65_536)
     assert prepared.key == b"C1"
     assert prepared.command.type == "say"
     assert json.loads(prepared.value)["leg"] == "caller"
@@ -97,7 +97,7 @@ def test_generated_command_ids_are_unique_and_valid() -> None:
     )
     assert first["commandId"] != second["commandId"]
     assert len(first["commandId"]) == len("cli-") + 32
-    assert cli.validate(first, max_bytes=65_536).command.command_id == first["commandId"]
+    assert compose.validate(first, max_bytes=65_536).command.command_id == first["commandId"]
 
 
 def test_play_files_ids_keep_commas_inside_brackets() -> None:
@@ -110,11 +110,11 @@ def test_play_files_ids_keep_commas_inside_brackets() -> None:
         "#tts[Hello, world]",
         "#href[https://example.com/b.wav]",
     ]
-    assert cli.validate(command, max_bytes=65_536).command.type == "playFiles"
+    assert compose.validate(command, max_bytes=65_536).command.type == "playFiles"
 
 
 def test_ids_as_a_json_array() -> None:
-    assert cli.split_ids('["#tts[a,b]", "https://x/y.wav"]') == ["#tts[a,b]", "https://x/y.wav"]
+    assert compose.split_ids('["#tts[a,b]", "https://x/y.wav"]') == ["#tts[a,b]", "https://x/y.wav"]
 
 
 def test_park_with_fields() -> None:
@@ -126,7 +126,7 @@ def test_park_with_fields() -> None:
     assert command["maxDuration"] == 600
     assert command["introPrompt"] == "#tts[Please hold]"
     assert command["holdPrompt"] == "#tts[Still holding]"
-    park = cli.validate(command, max_bytes=65_536).command
+    park = compose.validate(command, max_bytes=65_536).command
     assert park.type == "park"
     assert park.max_duration == 600
 
@@ -140,7 +140,7 @@ def test_svaml_json() -> None:
             "action": {"name": "hangup"}}  # fmt: skip
     command = build("send", "svaml", "--call-id", "C1", "--svaml", json.dumps(body))
     assert command["svaml"] == body
-    assert cli.validate(command, max_bytes=65_536).command.type == "svaml"
+    assert compose.validate(command, max_bytes=65_536).command.type == "svaml"
 
 
 def test_field_values_are_json_when_they_parse() -> None:
@@ -169,7 +169,7 @@ def test_json_object_with_flags_on_top() -> None:
     base = {"type": "say", "callId": "C9", "commandId": "ops-1", "text": "Hi", "locale": "sv-SE"}
     command = build("send", "--json", json.dumps(base), "--locale", "en-US", "--no-snapshot")
     assert command == {**base, "locale": "en-US", "snapshot": False}
-    assert cli.validate(command, max_bytes=65_536).command.command_id == "ops-1"
+    assert compose.validate(command, max_bytes=65_536).command.command_id == "ops-1"
 
 
 def test_common_flags() -> None:
@@ -188,7 +188,7 @@ def test_common_flags() -> None:
         "snapshot": True,
         "metadata": {"ticket": "T-1"},
     }
-    assert cli.validate(command, max_bytes=65_536).command.region == "euc1"
+    assert compose.validate(command, max_bytes=65_536).command.region == "euc1"
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,8 @@ def test_common_flags() -> None:
     [
         (["say", "--call-id", "C1", "--text", "Hi"], "locale: required"),
         (["hangup"], "callId: required"),
-        (["hangup", "--call-id", "C1", "--text", "x"], "text: unknown field"),
+        # before the type, --text is the generic page's flag: the decoder refuses it for hangup
+        (["--text", "x", "hangup", "--call-id", "C1"], "text: unknown field"),
         (["park", "--call-id", "C1", "--max-duration", "20000"], "maxDuration:"),
         (["sendDtmf", "--call-id", "C1", "--value", "12a"], "value:"),
         (["playFiles", "--call-id", "C1", "--ids", "#tts[hi]"], "locale: required"),
@@ -205,16 +206,16 @@ def test_common_flags() -> None:
     ],
 )
 def test_invalid_commands_name_the_field(argv: list[str], named: str) -> None:
-    with pytest.raises(cli.CliError) as caught:
-        cli.prepare(parse("send", *argv), max_bytes=65_536)
-    assert caught.value.code == cli.EXIT_USAGE
+    with pytest.raises(common.CliError) as caught:
+        compose.prepare(parse("send", *argv), max_bytes=65_536)
+    assert caught.value.code == common.EXIT_USAGE
     assert named in str(caught.value)
 
 
 def test_too_large_is_refused() -> None:
     command = build("send", "say", "--call-id", "C1", "--locale", "en", "--text", "x" * 600)
-    with pytest.raises(cli.CliError, match="limit is 300"):
-        cli.validate(command, max_bytes=300)
+    with pytest.raises(common.CliError, match="limit is 300"):
+        compose.validate(command, max_bytes=300)
 
 
 @pytest.mark.parametrize(
@@ -227,9 +228,9 @@ def test_too_large_is_refused() -> None:
     ],
 )
 def test_malformed_flags_are_usage_errors(flag: str, value: str, message: str) -> None:
-    with pytest.raises(cli.CliError, match=message) as caught:
+    with pytest.raises(common.CliError, match=message) as caught:
         build("send", "svaml", "--call-id", "C1", flag, value)
-    assert caught.value.code == cli.EXIT_USAGE
+    assert caught.value.code == common.EXIT_USAGE
 
 
 def test_unknown_type_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -249,13 +250,13 @@ def test_wait_defaults_to_30_seconds() -> None:
     ("raw", "seconds"), [("90", 90), ("30s", 30), ("10m", 600), ("2h", 7200), ("1h30m", 5400)]
 )
 def test_durations(raw: str, seconds: float) -> None:
-    assert cli.duration_seconds(raw) == seconds
+    assert arguments.duration_seconds(raw) == seconds
 
 
 @pytest.mark.parametrize("raw", ["5x", "", "m", "-3", "10m5"])
 def test_bad_durations(raw: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        cli.duration_seconds(raw)
+        arguments.duration_seconds(raw)
 
 
 def test_global_options_after_the_subcommand() -> None:
@@ -351,14 +352,14 @@ def test_invalid_configuration_exits_2_naming_the_variable(
 
 
 def test_kafka_failures_say_what_was_tried() -> None:
-    unreachable = cli.kafka_failure(
+    unreachable = kafka_io.kafka_failure(
         "127.0.0.1:1", "--bootstrap-servers", KafkaConnectionError("Unable to bootstrap")
     )
-    assert unreachable.code == cli.EXIT_KAFKA
+    assert unreachable.code == common.EXIT_KAFKA
     assert "127.0.0.1:1 (from --bootstrap-servers)" in str(unreachable)
     assert "deploy/kafka.sh start" in str(unreachable)
-    other = cli.kafka_failure("k:9092", "the default", TopicAuthorizationFailedError())
-    assert other.code == cli.EXIT_KAFKA
+    other = kafka_io.kafka_failure("k:9092", "the default", TopicAuthorizationFailedError())
+    assert other.code == common.EXIT_KAFKA
     assert "TopicAuthorizationFailedError" in str(other)
     assert "deploy/kafka.sh" not in str(other)
 
@@ -478,3 +479,17 @@ def test_describe_snapshot() -> None:
     assert lines["userRate"] == "0.03 EUR"
     assert lines["observedAt"] == "2026-11-26T23:41:08.000Z"
     assert lines["commandId"] == "cmd-1"
+
+
+def test_callctl_refuses_an_unknown_variable_but_not_the_services_own(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CALLCTL_SINCH__APPLICATION_SECRET", "not base64, and not read")
+    monkeypatch.setenv("CALLCTL_MAX_IN_FLIGHT", "64")
+    monkeypatch.setenv("CALLCTL_TOPICS__RESULT", "typo")
+    code, _ = run("results")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "CALLCTL_TOPICS__RESULT: not a call-control setting" in err
+    assert "SINCH" not in err
+    assert "MAX_IN_FLIGHT" not in err

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 from pydantic import SecretStr
 
-from service.kafka.adapter import tls_context
+from service.kafka.options import tls_context
 from service.kafka.preflight import _refusal
 from service.ops.refusals import Refused
 from service.settings import KafkaSettings

@@ -87,6 +87,19 @@ def key_values(pairs: Iterable[tuple[str, Any]], width: int = KEY_WIDTH) -> str:
     return "\n".join(f"{key.ljust(width)}  {value}" for key, value in shown)
 
 
+def describe_receipt(receipt: Mapping[str, Any]) -> str:
+    """What `callctl send` produced, as `key  value` lines."""
+    where = f"{receipt['topic']} partition {receipt['partition']} offset {receipt['offset']}"
+    return key_values(
+        [
+            ("commandId", receipt["commandId"]),
+            ("callId", receipt["callId"]),
+            ("type", receipt["type"]),
+            ("produced", where),
+        ]
+    )
+
+
 def _error_text(error: Any) -> Any:
     if not isinstance(error, dict):
         return error
