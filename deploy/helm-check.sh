@@ -156,7 +156,7 @@ networkPolicy:
   ingress: {from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]}
   egress: {proxy: {to: [{ipBlock: {cidr: 10.9.9.9/32}}]}}
 terminationGracePeriodSeconds: 45
-extraEnv: [{name: CALLCTL_LOG_LEVEL_EXTRA, value: "1"}]
+extraEnv: [{name: CALLCTL_SNAPSHOT_DEFAULT, value: "false"}]
 commonAnnotations: {team: voice}
 EOF
 # KEDA with the chart's Secret (TriggerAuthentication from it)

@@ -49,6 +49,8 @@ NOT_SETTINGS = frozenset(
         "CALLCTL_TEST_CONTAINERS",
         "CALLCTL_CI_CONTAINERS",
         "CALLCTL_LOCAL_DIR",
+        "CALLCTL_TEST_KAFKA_LIB",
+        "CALLCTL_TOXIPROXY_SERVER",
     }
 )
 
