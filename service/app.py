@@ -16,9 +16,12 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 
+from service.callbacks.wiring import EVENTS_DESCRIPTION, Callbacks, open_callbacks
 from service.delivery.engine import Engine
 from service.delivery.publishing import Publisher
 from service.delivery.records import TopicPartition
+from service.domain.calls import no_route
+from service.domain.events import CallEvent
 from service.domain.policy import Backoff
 from service.domain.results import Result, Snapshot
 from service.flow.executor import Executor
@@ -89,6 +92,7 @@ class Service:
             settings.http_host, settings.http_port, ready=self.ready, registry=self.metrics.registry
         )
         self._closers: list[Any] = []
+        self.callbacks: Callbacks | None = None
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
             topics.commands,
@@ -127,6 +131,12 @@ class Service:
             title="dead-letter",
             description="Rejected command records, byte for byte, with reason headers.",
         )
+        self.broker.publisher(
+            topics.events,
+            schema=CallEvent,
+            title="events",
+            description=EVENTS_DESCRIPTION,
+        )
 
     async def on_commands(self, message: KafkaMessage) -> None:
         """Hand the batch to the engine and return at once: lanes run it."""
@@ -134,7 +144,8 @@ class Service:
         self.engine.submit(to_record(raw) for raw in message.raw_message)
 
     def ready(self) -> bool:
-        return self.engine is not None and self.engine.ready
+        callbacks_ready = self.callbacks is None or self.callbacks.ready
+        return self.engine is not None and self.engine.ready and callbacks_ready
 
     # --- partition ownership (called by the rebalance listener) ----------------------
 
@@ -177,6 +188,11 @@ class Service:
             max_attempts=s.retry.max_attempts,
         )
         publisher = Publisher(BrokerProducer(self.broker))
+        if s.callbacks.enabled:
+            self.callbacks = await open_callbacks(
+                s, store=store, publisher=publisher, registry=self.metrics.registry
+            )
+            self._closers.append(self.callbacks.close)
         handler = CommandHandler(
             HandlerConfig(
                 s.topics,
@@ -190,6 +206,7 @@ class Service:
             publisher=publisher,
             metrics=self.metrics,
             tracing=self.tracing,
+            call_route=self.callbacks.call_route if self.callbacks else no_route,
         )
         self.engine = Engine(
             handler,
@@ -211,6 +228,8 @@ class Service:
         self.engine.start(
             ConsumerAdapter(consumer), lease_renew_s=self.settings.idempotency.lease_s / 3
         )
+        if self.callbacks is not None:  # after the broker: its producer publishes the events
+            await self.callbacks.start()
         log.info(
             "service_started",
             topic=self.settings.topics.commands,
@@ -219,6 +238,8 @@ class Service:
         )
 
     async def shutdown(self) -> None:
+        if self.callbacks is not None:
+            await self.callbacks.stop()
         if self.engine is not None:
             await self.engine.stop(self.settings.shutdown_grace_s)
 

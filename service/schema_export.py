@@ -44,6 +44,7 @@ from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonS
 from pydantic_core import core_schema
 
 from service.domain.commands import COMMAND, Command
+from service.domain.events import CallEvent
 from service.domain.results import Result, Snapshot
 from service.domain.wire import format_timestamp
 from service.settings import KafkaSettings, Settings, SinchSettings, TopicSettings
@@ -88,6 +89,16 @@ SNAPSHOTS_DESCRIPTION = (
     "The latest state of a call as Sinch reports it, normalized, on the compacted snapshots "
     "topic (key: the callId). Published after a successful command (unless switched off) and "
     "for every getCallInfo. Unknown values are kept as text; fields Sinch left out are null."
+)
+
+
+EVENTS_DESCRIPTION = (
+    "One event per Sinch callback on the events topic (key: the callId). `eventType` is ice, "
+    "ace, pie, dice, notify, or unknown for a callback type this version does not know; "
+    "`timestamp` is Sinch's, `receivedAt` the service's; `region` and `callResourceUrl` come "
+    "from ICE; the normalised fields are null where Sinch left them out; `answer` is the SVAML "
+    "the service answered with (null for DiCE and Notify); `callback` is the callback as "
+    "received. A callback delivered twice is published once (`eventId` identifies it)."
 )
 
 
@@ -174,6 +185,14 @@ def snapshots_schema() -> dict[str, Any]:
         by_alias=True, mode="serialization", schema_generator=ContractSchema
     )
     return _document(TOPICS.snapshots, SNAPSHOTS_DESCRIPTION, schema)
+
+
+def events_schema() -> dict[str, Any]:
+    """The events topic's schema: what the callback endpoint writes."""
+    schema = CallEvent.model_json_schema(
+        by_alias=True, mode="serialization", schema_generator=ContractSchema
+    )
+    return _document(TOPICS.events, EVENTS_DESCRIPTION, schema)
 
 
 # --- AsyncAPI ----------------------------------------------------------------------------
@@ -270,6 +289,7 @@ GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
     f"{SCHEMA_DIR}/{TOPICS.commands}.schema.json": commands_schema,
     f"{SCHEMA_DIR}/{TOPICS.results}.schema.json": results_schema,
     f"{SCHEMA_DIR}/{TOPICS.snapshots}.schema.json": snapshots_schema,
+    f"{SCHEMA_DIR}/{TOPICS.events}.schema.json": events_schema,
     f"{SCHEMA_DIR}/{ASYNCAPI_FILE}": asyncapi_document,
 }
 

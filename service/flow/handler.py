@@ -24,6 +24,7 @@ import structlog
 from service.delivery.lanes import Phase, Slot
 from service.delivery.publishing import Outgoing, Publisher
 from service.delivery.records import Record
+from service.domain.calls import CallRoute, no_route, route_command
 from service.domain.commands import Command
 from service.domain.decode import Rejection, decode_command
 from service.domain.plan import CallRequest, plan
@@ -70,7 +71,9 @@ class CommandHandler:
         metrics: Metrics,
         tracing: Tracing,
         clock: Callable[[], datetime] = utc_now,
+        call_route: Callable[[str], Awaitable[CallRoute | None]] = no_route,
     ) -> None:
+        self._call_route = call_route
         self._metrics = metrics
         self._tracing = tracing
         self._config = config
@@ -139,8 +142,15 @@ class CommandHandler:
             )
             return self._rejected(record, rejection, received_at, started, command), None, rejection
 
+        # Callbacks hook: the call's region from its ICE; no request once DiCE said it ended.
+        route = await self._persist(slot, self._call_route, command.call_id)
+        routed = route_command(route, command)
+        command = command if isinstance(routed, ErrorInfo) else routed
         request = plan(command)
-        execution = await self._execution(command, request, claim.kind, slot, trace)
+        if isinstance(routed, ErrorInfo):
+            execution = Execution(Outcome.FAILED, 0, None, routed)
+        else:
+            execution = await self._execution(command, request, claim.kind, slot, trace)
         result = self._result(record, command, request, execution, received_at, started)
         # Stored before it is published: a crash in between replays it instead of guessing.
         await self._persist(
