@@ -362,6 +362,7 @@ def unique_topics(run: str) -> TopicSettings:
         results=f"fault.results.{run}",
         snapshots=f"fault.snapshots.{run}",
         dead_letter=f"fault.dead-letter.{run}",
+        events=f"fault.events.{run}",
     )
 
 

@@ -117,6 +117,7 @@ def unique_topics() -> TopicSettings:
         results=f"it.results.{suffix}",
         snapshots=f"it.snapshots.{suffix}",
         dead_letter=f"it.dead-letter.{suffix}",
+        events=f"it.events.{suffix}",
     )
 
 
@@ -195,6 +196,7 @@ class KafkaClient:
             self.topics.results,
             self.topics.snapshots,
             self.topics.dead_letter,
+            self.topics.events,
             bootstrap_servers=self.bootstrap,
             auto_offset_reset="earliest",
             group_id=None,
