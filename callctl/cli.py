@@ -44,6 +44,7 @@ from aiokafka.errors import (
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
+from callctl import events, ring
 from callctl import format as cli_format
 from service.domain.commands import COMMAND_TYPES, Command, Region
 from service.domain.decode import Rejection, decode_command
@@ -590,6 +591,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace, extra: list[str]) -> int:
+    if extra and extra[0] in ring.ACTIONS:  # a simulated inbound call, not a simulator to run
+        return ring.main(extra)
     from simulator.__main__ import main as run_simulator  # only for `simulator`
 
     return run_simulator(extra)
@@ -906,6 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the Sinch Calling API v1 simulator (python -m simulator).",
         add_help=False,  # --help goes to the simulator, which lists its own options
     )
+    events.register(sub, common, _Formatter)
     for name, subparser in sub.choices.items():
         subparser.set_defaults(parser=subparser, command=name)
     return parser
@@ -952,6 +956,8 @@ async def _dispatch(args: argparse.Namespace, settings: CliSettings, out: TextIO
         return await cmd_send(args, settings, out)
     if args.command == "results":
         return await cmd_results(args, settings, out)
+    if args.command == "events":
+        return await events.cmd_events(args, settings, out)
     return await cmd_call(args, settings, out)
 
 

@@ -29,6 +29,7 @@ from tests.integration.harness import (
     free_port,
     running_service,
 )
+from tests.integration.test_cli_integration import callctl
 
 PARK_NUMBER = "+46700000010"
 CONNECT_NUMBER = "+46700000020"
@@ -304,3 +305,28 @@ async def test_readiness_covers_the_callback_endpoint(
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+async def test_callctl_rings_and_shows_the_story(
+    callback_settings: Settings, simulator: SimulatorProcess, kafka_client: KafkaClient
+) -> None:
+    call_id = new_call_id()
+    sim = ["--simulator-url", simulator.url]
+    async with running_service(callback_settings):
+        ring_run = await callctl(
+            callback_settings, "simulator", "ring", "--to", PARK_NUMBER, "--call-id", call_id,
+            "--callback-url", callback_url(callback_settings), *sim,
+        )  # fmt: skip
+        hangup_run = await callctl(callback_settings, "simulator", "hangup", call_id, *sim)
+        await events_for(kafka_client, call_id, ["ice", "dice"])
+        shown = await callctl(callback_settings, "events", "--call-id", call_id)
+        as_json = await callctl(callback_settings, "events", "--call-id", call_id, "--json")
+    assert ring_run.code == 0, ring_run.err
+    assert "phase    parked" in ring_run.out and "ice    -> 200  answer: park" in ring_run.out
+    assert hangup_run.code == 0 and "phase    ended" in hangup_run.out
+    assert shown.code == 0, shown.err
+    lines = shown.out.splitlines()
+    assert lines[0].split() == ["TIME", "EVENT", "CALL", "ID", "DETAIL", "ANSWER"]
+    assert [line.split()[1] for line in lines[1:]] == ["ice", "dice"]
+    assert "park" in lines[1] and "CALLERHANGUP" in lines[2]
+    assert [json.loads(line)["eventType"] for line in as_json.out.splitlines()] == ["ice", "dice"]
