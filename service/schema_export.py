@@ -274,7 +274,69 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
     document = app.schema.to_specification().to_jsonable()
     if not isinstance(document, dict):
         raise TypeError("FastStream returned an AsyncAPI document that is not an object")
-    return _with_command_payload(json.loads(json.dumps(document)), commands_schema())
+    document = _with_command_payload(json.loads(json.dumps(document)), commands_schema())
+    return _with_callback_endpoint(document)
+
+
+# The HTTP side of the events topic: FastStream describes Kafka only, so the callback endpoint
+# (docs/callbacks.md) is added here as an `http` server, channel and receive operation.
+CALLBACK_PAYLOAD: dict[str, Any] = {
+    "title": "SinchCallback",
+    "description": "A Sinch Calling API callback (ICE, ACE, PIE, DiCE, Notify) as Sinch sends it; "
+    "every field optional except `event` and `callid`. Signed: `Authorization: Application "
+    "{key}:{Base64(HMAC-SHA256(secret, POST, Content-MD5, Content-Type, x-timestamp, path))}`.",
+    "type": "object",
+    "required": ["event", "callid"],
+    "properties": {
+        "event": {"type": "string", "examples": ["ice", "ace", "pie", "dice", "notify"]},
+        "callid": {"type": "string", "minLength": 1, "maxLength": 256},
+        "callResourceUrl": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "version": {"type": "integer"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _with_callback_endpoint(document: dict[str, Any]) -> dict[str, Any]:
+    callbacks = export_settings().callbacks
+    document["servers"]["callbacks"] = {
+        "host": f"localhost:{callbacks.port}",
+        "protocol": "http",
+        "description": "The callback endpoint Sinch posts to (CALLCTL_CALLBACKS__ENABLED=true).",
+    }
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["SinchCallback"] = CALLBACK_PAYLOAD
+    components.setdefault("messages", {})["sinch-callback:Message"] = {
+        "title": "sinch-callback:Message",
+        "contentType": "application/json",
+        "payload": {"$ref": "#/components/schemas/SinchCallback"},
+        "headers": {
+            "type": "object",
+            "required": ["Authorization", "x-timestamp"],
+            "properties": {
+                "Authorization": {"type": "string", "pattern": "^[Aa]pplication [^:]+:.+$"},
+                "x-timestamp": {"type": "string", "description": "ISO-8601 UTC"},
+            },
+        },
+    }
+    document["channels"]["sinch-callbacks"] = {
+        "address": callbacks.path,
+        "description": "Sinch's callbacks over HTTP: each becomes one record on the events "
+        "channel, published and acknowledged before the HTTP answer. Answers: 200 with SVAML "
+        "(ICE, ACE, PIE) or empty (DiCE, Notify); 400 not a callback, 401 unsigned or stale, "
+        "413 too large, 503 Kafka did not acknowledge in time.",
+        "messages": {"Message": {"$ref": "#/components/messages/sinch-callback:Message"}},
+        "bindings": {"http": {"bindingVersion": "0.3.0"}},
+        "servers": [{"$ref": "#/servers/callbacks"}],
+    }
+    document["operations"]["sinch-callbacks"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/sinch-callbacks"},
+        "messages": [{"$ref": "#/channels/sinch-callbacks/messages/Message"}],
+        "bindings": {"http": {"bindingVersion": "0.3.0", "method": "POST"}},
+    }
+    return document
 
 
 # --- files -------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
         topics.snapshots,
         topics.dead_letter,
         topics.events,
+        "/sinch/callbacks",  # the HTTP side of the events topic
     }
     payloads = {
         name.split(":")[0]: message["payload"]
@@ -122,6 +123,9 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
     assert payloads["commands"] == {"$ref": "#/components/schemas/Command"}
     assert payloads["results"] == {"$ref": "#/components/schemas/Result"}
     assert payloads["snapshots"] == {"$ref": "#/components/schemas/Snapshot"}
+    assert payloads["events"] == {"$ref": "#/components/schemas/CallEvent"}
+    assert payloads["sinch-callback"] == {"$ref": "#/components/schemas/SinchCallback"}
+    assert document["operations"]["sinch-callbacks"]["action"] == "receive"
     assert "EmptyPayload" not in document["components"]["schemas"]
     assert "#/$defs/" not in GENERATED["schemas/asyncapi.json"]
 
