@@ -2,8 +2,9 @@
 
 ICE gives the call's `callResourceUrl` (its region's host) and the called number; DiCE says the
 call is over. Both are kept per call in the idempotency store's backend (a key space of their
-own, `call:`), with the store's retention, so every replica sees them and they outlive a
-restart. `call_route(call_id)` is what the command flow asks before it sends a request.
+own: `call:` keys in Redis, a `calls` table in SQLite), with the store's retention, so every
+replica sees them and they outlive a restart. `Callbacks.call_route(call_id)` reads them for
+the command flow before it sends a request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -73,22 +75,25 @@ CREATE TABLE IF NOT EXISTS calls (
 
 
 class SqliteCallBook:
-    """A table beside the claims in the same file; a few writes per call, so no batching."""
+    """A file beside the claims' (`<name>-calls.sqlite3`, so its writes never wait for the
+    claims' write lock), one thread of its own that runs the statements in order."""
 
     def __init__(self, path: Path, *, retention_s: float) -> None:
-        self._path = path
+        self._path = path.with_name(f"{path.stem}-calls{path.suffix}")
         self._retention_s = retention_s
         self._db: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-book")
 
     async def open(self) -> None:
-        self._db = await asyncio.to_thread(self._connect)
+        loop = asyncio.get_running_loop()
+        self._db = await loop.run_in_executor(self._thread, self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
         db.execute(_SCHEMA)
         db.execute("DELETE FROM calls WHERE expires_at <= ?", (time.time(),))
         return db
@@ -97,8 +102,8 @@ class SqliteCallBook:
         db = self._db
         if db is None:
             raise RuntimeError("call book is not open")
-        async with self._lock:  # one statement at a time on the shared connection
-            return await asyncio.to_thread(lambda: db.execute(sql, args).fetchall())
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: db.execute(sql, args).fetchall())
 
     async def recall(self, call_id: str) -> CallRoute | None:
         rows = await self._run(
@@ -115,7 +120,8 @@ class SqliteCallBook:
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+        self._thread.shutdown(wait=False)
 
 
 async def open_call_book(settings: IdempotencySettings) -> CallBook:
