@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 import pytest
@@ -59,7 +59,7 @@ class Endpoint:
         )
         self.auth = SignedAuth(KEY, SECRET)
 
-    async def post(self, callback: dict[str, object]) -> httpx.Response:
+    async def post(self, callback: Mapping[str, object]) -> httpx.Response:
         body = json.dumps(callback).encode()
         headers = {
             **self.auth.headers("POST", "/sinch/callbacks", body),
@@ -81,7 +81,7 @@ async def endpoint() -> AsyncIterator[Endpoint]:
     await ep.server.stop()
 
 
-ICE = {
+ICE: dict[str, object] = {
     "event": "ice",
     "callid": "call-1",
     "timestamp": "2026-12-01T14:00:00Z",
