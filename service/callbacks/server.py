@@ -7,7 +7,8 @@
       └ new ─ answer from the policy
               remember ICE's route / DiCE's end
               publish event (+ DiCE's final snapshot), wait for Kafka's ack
-              store the answer ─────────────────→ 200 + SVAML (ICE, ACE, PIE) or empty
+                ─────────────────────────────────→ 200 + SVAML (ICE, ACE, PIE) or empty
+              store the answer (after answering)
 
 Sinch is answered only once Kafka has acknowledged the event; if it does not within
 `publish_timeout_s`, the claim is given back and Sinch gets 503. Runs on the service's event
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import TypeVar
 
@@ -48,6 +49,8 @@ from service.settings import CallbackSettings, TopicSettings
 log = structlog.get_logger(logger_name="service.callbacks")
 JSON = "application/json"
 CLAIM_PREFIX = "callback/"
+# A twin is usually only waiting for the first's answer to be stored: a few ms.
+BUSY_POLL_S = 0.02
 T = TypeVar("T")
 
 
@@ -92,6 +95,7 @@ class CallbackServer:
         self._metrics = CallbackMetrics(registry)
         self._clock = clock
         self._runner: web.AppRunner | None = None
+        self._pending: set[asyncio.Task[None]] = set()
         self.port: int | None = None
 
     @property
@@ -113,6 +117,8 @@ class CallbackServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self._pending:  # answers still being stored
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def _handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -156,26 +162,41 @@ class CallbackServer:
         identity = callback_identity(callback)
         key = CLAIM_PREFIX + identity
         deadline = time.monotonic() + self._settings.publish_timeout_s
-        claim = await self._guard(self._store.claim(key, identity))
-        while claim.kind is ClaimKind.BUSY:  # the same callback, being answered elsewhere
-            if time.monotonic() + claim.retry_in_s > deadline:
+        kind, call_id = event_type(callback), call_id_of(callback)
+        # The claim and what the call's ICE taught are asked for at once: one wait, not two.
+        claimed, recalled = await asyncio.gather(
+            self._guard(self._store.claim(key, identity)),
+            self._guard(self._calls.recall(call_id)) if kind != "ice" else _nothing(),
+            return_exceptions=True,
+        )
+        if isinstance(claimed, BaseException):
+            raise claimed
+        claim = claimed
+        while claim.kind is ClaimKind.BUSY:  # the same callback, being answered (or stored)
+            if time.monotonic() + BUSY_POLL_S > deadline:
                 raise _Unavailable("the same callback is still being answered")
-            await asyncio.sleep(claim.retry_in_s)
+            await asyncio.sleep(BUSY_POLL_S)
             claim = await self._guard(self._store.claim(key, identity))
         if claim.kind is ClaimKind.DUPLICATE:
             return _answer_response(claim.result or b""), True
         try:
-            answer = await self._publish(callback, deadline)
+            if isinstance(recalled, BaseException):
+                raise recalled
+            answer = await self._publish(callback, recalled, deadline)
         except BaseException:
             await asyncio.shield(self._release(key))
             raise
-        await self._guard(self._store.complete(key, identity, answer))
+        # Stored after Sinch has its answer: a crash in between only means that a redelivery
+        # after the lease publishes again (at least once); the answer does not wait for a write.
+        self._spawn(self._store_answer(key, identity, answer))
         return _answer_response(answer), False
 
-    async def _publish(self, callback: dict[str, object], deadline: float) -> bytes:
-        """Remember what the call taught, publish its event; returns the answer's bytes."""
+    async def _publish(
+        self, callback: dict[str, object], known: CallRoute | None, deadline: float
+    ) -> bytes:
+        """Publish the event (and remember what the call taught, meanwhile); returns the
+        answer's bytes once Kafka has acknowledged."""
         kind, call_id = event_type(callback), call_id_of(callback)
-        known = await self._guard(self._calls.recall(call_id)) if kind != "ice" else None
         called = called_number(callback) or (known.called_number if known else None)
         body = self._policy.answer(kind, called)
         answer = body.to_bytes() if body is not None else b""
@@ -187,12 +208,11 @@ class CallbackServer:
         )
         key = call_id.encode()
         messages = [Outgoing(self._topics.events, key, event.to_bytes())]
+        route: CallRoute | None = None
         if kind == "ice":
             route = CallRoute(event.region, event.call_resource_url, called)
-            await self._guard(self._calls.remember(call_id, route))
         elif kind == "dice":
-            ended = (known or CallRoute()).ending(event.reason)
-            await self._guard(self._calls.remember(call_id, ended))
+            route = (known or CallRoute()).ending(event.reason)
             snapshot = Snapshot(
                 call_id=call_id,
                 observed_at=received_at,
@@ -200,12 +220,31 @@ class CallbackServer:
                 call=event.final_call_state(),
             )
             messages.append(Outgoing(self._topics.snapshots, key, snapshot.to_bytes()))
+        writes = [self._acknowledged(messages, deadline)]
+        if route is not None:
+            writes.append(self._guard(self._calls.remember(call_id, route)))
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return answer
+
+    async def _acknowledged(self, messages: list[Outgoing], deadline: float) -> None:
         remaining = deadline - time.monotonic()
         try:
             await asyncio.wait_for(self._publisher.publish(messages), max(remaining, 0.001))
         except TimeoutError:
             raise _Unavailable("Kafka did not acknowledge the event in time") from None
-        return answer
+
+    async def _store_answer(self, key: str, identity: str, answer: bytes) -> None:
+        try:
+            await self._store.complete(key, identity, answer)
+        except Exception as error:
+            log.warning("callback_answer_not_stored", error=type(error).__name__)
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _release(self, key: str) -> None:
         try:
@@ -220,6 +259,10 @@ class CallbackServer:
         except Exception as error:
             log.warning("callback_store_unavailable", error=type(error).__name__)
             raise _Unavailable("the idempotency store is unavailable") from None
+
+
+async def _nothing() -> None:
+    return None
 
 
 class _Unavailable(Exception):
