@@ -131,6 +131,10 @@ podAntiAffinityPreset: hard
 terminationGracePeriodSeconds: 45
 extraEnv: [{name: CALLCTL_LOG_LEVEL_EXTRA, value: "1"}]
 commonAnnotations: {team: voice}
+callbacks:
+  enabled: true
+  routes: {numbers: {"+46700000010": {ice: {action: {name: connectPstn, number: "+46700000099"}}}}}
+  ingress: {enabled: true, className: nginx, host: callbacks.voice.example.com}
 EOF
 # KEDA with the chart's Secret (TriggerAuthentication from it)
 cat >"$work/keda.yaml" <<'EOF'
@@ -195,6 +199,7 @@ refuse "SASL without credentials" "needs kafka.sasl.username" --set kafka.securi
 refuse "redis without a URL" "needs idempotency.redis.url" --set idempotency.backend=redis
 refuse "unknown security protocol (schema)" "securityProtocol" --set kafka.securityProtocol=TLS
 refuse "misspelt value (schema)" "additional properties" --set kafka.bootstrapServer=x:9092
+refuse "callback path not a path (schema)" "callbacks" --set callbacks.path=sinch
 
 if ((failures)); then
     err "$failures check(s) failed ($((SECONDS - t0)) s)"
