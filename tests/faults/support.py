@@ -85,6 +85,7 @@ def service_env(
         "CALLCTL_TOPICS__RESULTS": topics.results,
         "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
         "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
+        "CALLCTL_TOPICS__EVENTS": topics.events,
         "CALLCTL_SINCH__BASE_URL": simulator_url,
         "CALLCTL_SINCH__APPLICATION_KEY": SIM_KEY,
         "CALLCTL_SINCH__APPLICATION_SECRET": SIM_SECRET,
@@ -176,6 +177,8 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
             await asyncio.sleep(0.2)
             await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:  # not created yet (a slow start): no records so far
+            return []
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
