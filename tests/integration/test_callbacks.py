@@ -282,6 +282,7 @@ async def test_a_command_without_region_goes_to_the_host_of_its_ice(
             parked = await ring(simulator, settings, PARK_NUMBER, region="euc1")
             call_id = parked["callId"]
             await events_for(kafka_client, call_id, ["ice"])
+            await regional.create_call(call_id)  # the regional host knows its calls
             info = command(call_id, "getCallInfo")
             await kafka_client.send(info)
             result = (await kafka_client.results_for([info["commandId"]]))[info["commandId"]]
