@@ -76,7 +76,7 @@ def test_routes_file_json(tmp_path: Path) -> None:
             },
             "sendDtmf",
         ),
-        ({"default": {"ice": {"action": {"name": "park", "maxDuration": 601}}}}, "600 s"),
+        ({"default": {"ice": {"action": {"name": "park", "maxDuration": 601}}}}, "maxDuration"),
         ({"default": {"dice": {"action": {"name": "hangup"}}}}, "default.dice"),
         ({"numbers": {"+4670": {"ice": {"action": {"name": "teleport"}}}}}, "numbers.+4670.ice"),
     ],
