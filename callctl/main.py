@@ -25,7 +25,7 @@ from typing import TextIO
 
 from aiokafka.errors import KafkaError
 
-from callctl import call, completion, dead_letters, results, run, send
+from callctl import call, completion, dead_letters, events, results, ring, run, send
 from callctl.arguments import TOPICS_HELP, Formatter, common_options
 from callctl.common import (
     EXIT_CODES,
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_parser(sub, common)
     call.add_parser(sub, common)
     dead_letters.add_parser(sub, common)
+    events.register(sub, common, Formatter)
     run.add_parsers(sub)
     completion.add_parser(sub)
     for name, subparser in sub.choices.items():
@@ -89,6 +90,8 @@ async def _dispatch(args: argparse.Namespace, settings: CliSettings, out: TextIO
         return await results.run(args, settings, out)
     if args.command == "dead-letters":
         return await dead_letters.run(args, settings, out)
+    if args.command == "events":
+        return await events.cmd_events(args, settings, out)
     return await call.run(args, settings, out)
 
 
@@ -105,6 +108,8 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "simulator":
+        if extra and extra[0] in ring.ACTIONS:  # a simulated inbound call, not a simulator to run
+            return ring.main(extra)
         return run.run_simulator(extra)
     if extra:
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -158,6 +158,10 @@ networkPolicy:
 terminationGracePeriodSeconds: 45
 extraEnv: [{name: CALLCTL_SNAPSHOT_DEFAULT, value: "false"}]
 commonAnnotations: {team: voice}
+callbacks:
+  enabled: true
+  routes: {numbers: {"+46700000010": {ice: {action: {name: connectPstn, number: "+46700000099"}}}}}
+  ingress: {enabled: true, className: nginx, host: callbacks.voice.example.com}
 EOF
 # KEDA with the chart's Secret (TriggerAuthentication from it)
 cat >"$work/keda.yaml" <<'EOF'
@@ -235,6 +239,7 @@ refuse "SASL without credentials" "needs kafka.sasl.username" --set kafka.securi
 refuse "redis without a URL" "needs idempotency.redis.url" --set idempotency.backend=redis
 refuse "unknown security protocol (schema)" "securityProtocol" --set kafka.securityProtocol=TLS
 refuse "misspelt value (schema)" "additional properties" --set kafka.bootstrapServer=x:9092
+refuse "callback path not a path (schema)" "callbacks" --set callbacks.path=sinch
 
 # ------------------------------------------------------------------ 5. unit tests
 if "$UNITTEST" --color=false --strict "$CHART" >"$work/unittest.out" 2>&1; then

@@ -21,10 +21,13 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 
+from service.callbacks.wiring import EVENTS_DESCRIPTION, Callbacks, open_callbacks
 from service.delivery.answers import OutputTopics
 from service.delivery.engine import Engine
 from service.delivery.publishing import Publisher
 from service.delivery.records import TopicPartition
+from service.domain.calls import no_route
+from service.domain.events import CallEvent
 from service.domain.results import Result, Snapshot
 from service.flow.executor import Executor
 from service.flow.handler import CommandHandler, HandlerConfig
@@ -128,6 +131,7 @@ class Service:
             registry=self.metrics.registry,
         )
         self.resources = Resources()
+        self.callbacks: Callbacks | None = None
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
             topics.commands,
@@ -168,6 +172,12 @@ class Service:
             title="dead-letter",
             description="Rejected command records, byte for byte, with reason headers.",
         )
+        self.broker.publisher(
+            topics.events,
+            schema=CallEvent,
+            title="events",
+            description=EVENTS_DESCRIPTION,
+        )
 
     async def on_commands(self, message: KafkaMessage) -> None:
         """Hand the batch to the engine and return at once: lanes run it."""
@@ -180,7 +190,10 @@ class Service:
     def not_ready_reasons(self) -> list[str]:
         if self.engine is None:
             return ["starting"]
-        return self.engine.not_ready_reasons()
+        reasons = list(self.engine.not_ready_reasons())
+        if self.callbacks is not None and not self.callbacks.ready:
+            reasons.append("callback endpoint not listening")
+        return reasons
 
     # --- partition ownership (called by the rebalance listener) ----------------------
 
@@ -237,6 +250,16 @@ class Service:
             ),
             meter=self.metrics,
         )
+        if s.callbacks.enabled:
+            self.callbacks = await open_callbacks(
+                s,
+                store=store,
+                publisher=Publisher(
+                    BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc
+                ),
+                registry=self.metrics.registry,
+            )
+            resources.on_close("callbacks", self.callbacks.close)
         handler = CommandHandler(
             HandlerConfig(
                 s.max_command_bytes,
@@ -248,6 +271,7 @@ class Service:
             executor=executor,
             tracing=self.tracing,
             on_store_error=self.metrics.store_unavailable.inc,
+            call_route=self.callbacks.call_route if self.callbacks else no_route,
         )
         self.engine = Engine(
             handler,
@@ -270,6 +294,8 @@ class Service:
         # Closed first: running commands finish or are abandoned with a result, and the
         # watermarks are committed, while the broker is still up (FastStream stops it next).
         self.resources.on_close("engine", lambda: engine.stop(self.settings.shutdown_grace_s))
+        if self.callbacks is not None:  # after the broker: its producer publishes the events
+            await self.callbacks.start()
         log.info(
             "service_started",
             topic=self.settings.topics.commands,
@@ -278,6 +304,8 @@ class Service:
         )
 
     async def shutdown(self) -> None:
+        if self.callbacks is not None:  # no new callback while the engine stops
+            await self.callbacks.stop()
         await self.resources.aclose()
 
     def application(self) -> FastStream:

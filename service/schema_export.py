@@ -44,6 +44,7 @@ from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonS
 from pydantic_core import core_schema
 
 from service.domain.commands import COMMAND, Command
+from service.domain.events import CallEvent
 from service.domain.results import Result, Snapshot
 from service.domain.wire import format_timestamp
 from service.settings import KafkaSettings, Settings, SinchSettings, TopicSettings
@@ -88,6 +89,16 @@ SNAPSHOTS_DESCRIPTION = (
     "The latest state of a call as Sinch reports it, normalized, on the compacted snapshots "
     "topic (key: the callId). Published after a successful command (unless switched off) and "
     "for every getCallInfo. Unknown values are kept as text; fields Sinch left out are null."
+)
+
+
+EVENTS_DESCRIPTION = (
+    "One event per Sinch callback on the events topic (key: the callId). `eventType` is ice, "
+    "ace, pie, dice, notify, or unknown for a callback type this version does not know; "
+    "`timestamp` is Sinch's, `receivedAt` the service's; `region` and `callResourceUrl` come "
+    "from ICE; the normalised fields are null where Sinch left them out; `answer` is the SVAML "
+    "the service answered with (null for DiCE and Notify); `callback` is the callback as "
+    "received. A callback delivered twice is published once (`eventId` identifies it)."
 )
 
 
@@ -176,6 +187,14 @@ def snapshots_schema() -> dict[str, Any]:
     return _document(TOPICS.snapshots, SNAPSHOTS_DESCRIPTION, schema)
 
 
+def events_schema() -> dict[str, Any]:
+    """The events topic's schema: what the callback endpoint writes."""
+    schema = CallEvent.model_json_schema(
+        by_alias=True, mode="serialization", schema_generator=ContractSchema
+    )
+    return _document(TOPICS.events, EVENTS_DESCRIPTION, schema)
+
+
 # --- AsyncAPI ----------------------------------------------------------------------------
 
 
@@ -255,7 +274,69 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
     document = app.schema.to_specification().to_jsonable()
     if not isinstance(document, dict):
         raise TypeError("FastStream returned an AsyncAPI document that is not an object")
-    return _with_command_payload(json.loads(json.dumps(document)), commands_schema())
+    document = _with_command_payload(json.loads(json.dumps(document)), commands_schema())
+    return _with_callback_endpoint(document)
+
+
+# The HTTP side of the events topic: FastStream describes Kafka only, so the callback endpoint
+# (docs/callbacks.md) is added here as an `http` server, channel and receive operation.
+CALLBACK_PAYLOAD: dict[str, Any] = {
+    "title": "SinchCallback",
+    "description": "A Sinch Calling API callback (ICE, ACE, PIE, DiCE, Notify) as Sinch sends it; "
+    "every field optional except `event` and `callid`. Signed: `Authorization: Application "
+    "{key}:{Base64(HMAC-SHA256(secret, POST, Content-MD5, Content-Type, x-timestamp, path))}`.",
+    "type": "object",
+    "required": ["event", "callid"],
+    "properties": {
+        "event": {"type": "string", "examples": ["ice", "ace", "pie", "dice", "notify"]},
+        "callid": {"type": "string", "minLength": 1, "maxLength": 256},
+        "callResourceUrl": {"type": "string"},
+        "timestamp": {"type": "string"},
+        "version": {"type": "integer"},
+    },
+    "additionalProperties": True,
+}
+
+
+def _with_callback_endpoint(document: dict[str, Any]) -> dict[str, Any]:
+    callbacks = export_settings().callbacks
+    document["servers"]["callbacks"] = {
+        "host": f"localhost:{callbacks.port}",
+        "protocol": "http",
+        "description": "The callback endpoint Sinch posts to (CALLCTL_CALLBACKS__ENABLED=true).",
+    }
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {})["SinchCallback"] = CALLBACK_PAYLOAD
+    components.setdefault("messages", {})["sinch-callback:Message"] = {
+        "title": "sinch-callback:Message",
+        "contentType": "application/json",
+        "payload": {"$ref": "#/components/schemas/SinchCallback"},
+        "headers": {
+            "type": "object",
+            "required": ["Authorization", "x-timestamp"],
+            "properties": {
+                "Authorization": {"type": "string", "pattern": "^[Aa]pplication [^:]+:.+$"},
+                "x-timestamp": {"type": "string", "description": "ISO-8601 UTC"},
+            },
+        },
+    }
+    document["channels"]["sinch-callbacks"] = {
+        "address": callbacks.path,
+        "description": "Sinch's callbacks over HTTP: each becomes one record on the events "
+        "channel, published and acknowledged before the HTTP answer. Answers: 200 with SVAML "
+        "(ICE, ACE, PIE) or empty (DiCE, Notify); 400 not a callback, 401 unsigned or stale, "
+        "413 too large, 503 Kafka did not acknowledge in time.",
+        "messages": {"Message": {"$ref": "#/components/messages/sinch-callback:Message"}},
+        "bindings": {"http": {"bindingVersion": "0.3.0"}},
+        "servers": [{"$ref": "#/servers/callbacks"}],
+    }
+    document["operations"]["sinch-callbacks"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/sinch-callbacks"},
+        "messages": [{"$ref": "#/channels/sinch-callbacks/messages/Message"}],
+        "bindings": {"http": {"bindingVersion": "0.3.0", "method": "POST"}},
+    }
+    return document
 
 
 # --- files -------------------------------------------------------------------------------
@@ -270,6 +351,7 @@ GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
     f"{SCHEMA_DIR}/{TOPICS.commands}.schema.json": commands_schema,
     f"{SCHEMA_DIR}/{TOPICS.results}.schema.json": results_schema,
     f"{SCHEMA_DIR}/{TOPICS.snapshots}.schema.json": snapshots_schema,
+    f"{SCHEMA_DIR}/{TOPICS.events}.schema.json": events_schema,
     f"{SCHEMA_DIR}/{ASYNCAPI_FILE}": asyncapi_document,
 }
 

@@ -102,6 +102,7 @@ class TopicSettings(_Section):
     results: str = "call-control.results.v1"
     snapshots: str = "call-control.snapshots.v1"
     dead_letter: str = "call-control.dead-letter.v1"
+    events: str = "call-control.events.v1"
 
 
 class SinchSettings(_Section):
@@ -174,6 +175,24 @@ def _upper(value: object) -> object:
 
 LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
 
+
+class CallbackSettings(_Section):
+    """The Sinch callback endpoint (docs/callbacks.md); off unless enabled."""
+
+    enabled: bool = False
+    host: str = "0.0.0.0"
+    port: int = Field(default=8090, ge=0, le=65535)
+    # The path Sinch posts to and signs: the path of the callback URL set in Sinch's dashboard.
+    path: str = Field(default="/sinch/callbacks", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    max_body_bytes: int = Field(default=65_536, ge=1_024, le=1_048_576)
+    # Sinch documents no skew; five minutes is the usual allowance for signed requests.
+    max_skew_s: float = Field(default=300.0, gt=0, le=3_600)
+    routes_file: Path | None = None
+    # Kafka must acknowledge the event within this, or Sinch gets a 503 (its own patience
+    # is undocumented; a few seconds, the simulator uses 5 s).
+    publish_timeout_s: float = Field(default=3.0, gt=0, le=30)
+
+
 # How every CALLCTL_* reader (the service, callctl) takes its environment.
 ENV_CONFIG = SettingsConfigDict(
     env_prefix=ENV_PREFIX,
@@ -236,6 +255,7 @@ class Settings(EnvSettings):
     retry: RetrySettings = RetrySettings()
     idempotency: IdempotencySettings = IdempotencySettings()
     tracing: TracingSettings = TracingSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     # The in-flight sweep's best (bench/inflight.py); its figures are in bench/results/.
     max_in_flight: int = Field(default=256, ge=1, le=10_000)
     max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")

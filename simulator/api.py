@@ -10,7 +10,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
@@ -22,7 +22,12 @@ from simulator.recorder import RequestRecord
 from simulator.state import Simulator
 from simulator.svaml_rules import UNPARK_ACTIONS, Svaml, validate_svaml
 
+if TYPE_CHECKING:
+    from simulator.inbound import Inbound
+
 SIMULATOR = web.AppKey("simulator", Simulator)
+# The inbound-call side (simulator/inbound.py), keyed here so the API can tell it about PATCHes.
+INBOUND: web.AppKey[Inbound] = web.AppKey("inbound")
 Route = Literal["E1", "E2", "E3"]
 
 LEGS = ("caller", "callee", "both")
@@ -146,6 +151,7 @@ def process(
             raise ApiError(404, errors.CALL_NOT_FOUND, "Call not found")
         _check_call_takes(call, svaml)
         out.applied = call.apply(svaml, endpoint, leg, now, time.monotonic())
+        request.app[INBOUND].after_update(call, svaml)
         out.reply = Reply(204 if endpoint == "E1" else 200)
     except ApiError as exc:
         out.reply = Reply.error(exc)

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="call ids to create at start and on reset, e.g. demo-1,demo-2 "
         "(PSTN calls, ongoing)",
     )
+    callback_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="the application's callback URL, where simulated inbound calls send ICE, "
+        "ACE, PIE and DiCE (a ring request may name another)",
+    )
     timestamp_skew_seconds: float = Field(
         600.0, gt=0, allow_inf_nan=False, description="largest accepted |now - x-timestamp|"
     )

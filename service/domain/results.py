@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     CALL_NOT_FOUND = "call_not_found"
+    CALL_ENDED = "call_ended"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"

@@ -29,6 +29,7 @@ from structlog.contextvars import bind_contextvars
 from service.delivery.answers import Answer, DeadLetter
 from service.delivery.lanes import Abandoned, Turn
 from service.delivery.records import Record
+from service.domain.calls import CallRoute, no_route, route_command
 from service.domain.commands import Command
 from service.domain.decode import Rejection, decode_command
 from service.domain.plan import CallRequest, plan
@@ -87,8 +88,10 @@ class CommandHandler:
         tracing: Tracing,
         clock: Callable[[], datetime] = utc_now,
         on_store_error: Callable[[], None] = lambda: None,
+        call_route: Callable[[str], Awaitable[CallRoute | None]] = no_route,
     ) -> None:
         self._on_store_error = on_store_error  # counts store outages (a metric)
+        self._call_route = call_route
         self._tracing = tracing
         self._config = config
         self._leases = leases
@@ -117,9 +120,16 @@ class CommandHandler:
             )
             return self._answer(run, self._rejected(run, rejection, command), dead_letter=rejection)
         try:
+            # Callbacks hook: the call's region from its ICE; no request once DiCE said it ended.
+            route = await self._persist(turn, self._call_route, command.call_id)
+            routed = route_command(route, command)
+            ended = routed if isinstance(routed, ErrorInfo) else None
+            if not isinstance(routed, ErrorInfo):
+                command = routed
             request = plan(command)
             execution = (
-                self._interrupted(claim, request)
+                (Execution(Outcome.FAILED, 0, None, ended) if ended is not None else None)
+                or self._interrupted(claim, request)
                 or self._expired(command)
                 or await self._execute(command, request, turn, run.trace)
             )

@@ -28,6 +28,7 @@ def contract_topics(topics: TopicSettings, *, partitions: int, replication: int)
         topic(topics.results, "delete"),
         topic(topics.snapshots, "compact"),
         topic(topics.dead_letter, "delete"),
+        topic(topics.events, "delete"),
     ]
 
 

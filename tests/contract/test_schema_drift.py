@@ -37,6 +37,7 @@ def test_one_schema_per_topic_plus_asyncapi() -> None:
             f"schemas/{topics.commands}.schema.json",
             f"schemas/{topics.results}.schema.json",
             f"schemas/{topics.snapshots}.schema.json",
+            f"schemas/{topics.events}.schema.json",
             "schemas/asyncapi.json",
         ]
     )
@@ -107,7 +108,14 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
     document = json.loads(GENERATED["schemas/asyncapi.json"])
     topics = schema_export.TOPICS
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {topics.commands, topics.results, topics.snapshots, topics.dead_letter}
+    assert addresses == {
+        topics.commands,
+        topics.results,
+        topics.snapshots,
+        topics.dead_letter,
+        topics.events,
+        "/sinch/callbacks",  # the HTTP side of the events topic
+    }
     payloads = {
         name.split(":")[0]: message["payload"]
         for name, message in document["components"]["messages"].items()
@@ -115,6 +123,9 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
     assert payloads["commands"] == {"$ref": "#/components/schemas/Command"}
     assert payloads["results"] == {"$ref": "#/components/schemas/Result"}
     assert payloads["snapshots"] == {"$ref": "#/components/schemas/Snapshot"}
+    assert payloads["events"] == {"$ref": "#/components/schemas/CallEvent"}
+    assert payloads["sinch-callback"] == {"$ref": "#/components/schemas/SinchCallback"}
+    assert document["operations"]["sinch-callbacks"]["action"] == "receive"
     assert "EmptyPayload" not in document["components"]["schemas"]
     assert "#/$defs/" not in GENERATED["schemas/asyncapi.json"]
 

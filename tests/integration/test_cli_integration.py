@@ -44,6 +44,7 @@ async def callctl(
         "CALLCTL_TOPICS__RESULTS": topics.results,
         "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
         "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
+        "CALLCTL_TOPICS__EVENTS": topics.events,
     }
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(

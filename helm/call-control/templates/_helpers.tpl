@@ -267,6 +267,9 @@ that large values are not printed in float notation. */}}
   value: {{ $v.topics.snapshots | quote }}
 - name: CALLCTL_TOPICS__DEAD_LETTER
   value: {{ $v.topics.deadLetter | quote }}
+- name: CALLCTL_TOPICS__EVENTS
+  value: {{ $v.topics.events | quote }}
+{{- include "call-control.callbacks.env" . }}
 - name: CALLCTL_SINCH__BASE_URL
   value: {{ $v.sinch.baseUrl | quote }}
 {{- with $v.sinch.regionalUrlTemplate }}

@@ -14,4 +14,5 @@ def test_snapshots_are_compacted_and_the_rest_deleted() -> None:
         "call-control.results.v1": "delete",
         "call-control.snapshots.v1": "compact",
         "call-control.dead-letter.v1": "delete",
+        "call-control.events.v1": "delete",
     }

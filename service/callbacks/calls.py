@@ -1,0 +1,139 @@
+"""What callbacks teach about a call, remembered for the commands that follow.
+
+ICE gives the call's `callResourceUrl` (its region's host) and the called number; DiCE says the
+call is over. Both are kept per call in the idempotency store's backend (a key space of their
+own: `call:` keys in Redis, a `calls` table in SQLite), with the store's retention, so every
+replica sees them and they outlive a restart. `Callbacks.call_route(call_id)` reads them for
+the command flow before it sends a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from service.domain.calls import CallRoute
+from service.settings import IdempotencySettings
+
+
+class CallBook(Protocol):
+    async def recall(self, call_id: str) -> CallRoute | None: ...
+
+    async def remember(self, call_id: str, route: CallRoute) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryCallBook:
+    def __init__(self, retention_s: float) -> None:
+        self._entries: dict[str, tuple[float, CallRoute]] = {}
+        self._retention_s = retention_s
+
+    async def recall(self, call_id: str) -> CallRoute | None:
+        entry = self._entries.get(call_id)
+        if entry is None or entry[0] <= time.time():
+            return None
+        return entry[1]
+
+    async def remember(self, call_id: str, route: CallRoute) -> None:
+        self._entries[call_id] = (time.time() + self._retention_s, route)
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+class RedisCallBook:
+    def __init__(self, url: str, *, key_prefix: str, retention_s: int) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._prefix = f"{key_prefix}call:"
+        self._retention_s = retention_s
+
+    async def recall(self, call_id: str) -> CallRoute | None:
+        raw = await self._redis.get(self._prefix + call_id)
+        return CallRoute.from_bytes(raw) if raw is not None else None
+
+    async def remember(self, call_id: str, route: CallRoute) -> None:
+        await self._redis.set(self._prefix + call_id, route.to_bytes(), ex=self._retention_s)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id TEXT PRIMARY KEY,
+    route TEXT NOT NULL,
+    expires_at REAL NOT NULL
+)
+"""
+
+
+class SqliteCallBook:
+    """A file beside the claims' (`<name>-calls.sqlite3`, so its writes never wait for the
+    claims' write lock), one thread of its own that runs the statements in order."""
+
+    def __init__(self, path: Path, *, retention_s: float) -> None:
+        self._path = path.with_name(f"{path.stem}-calls{path.suffix}")
+        self._retention_s = retention_s
+        self._db: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-book")
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._db = await loop.run_in_executor(self._thread, self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        db.execute("DELETE FROM calls WHERE expires_at <= ?", (time.time(),))
+        return db
+
+    async def _run(self, sql: str, args: tuple[object, ...]) -> list[tuple[str]]:
+        db = self._db
+        if db is None:
+            raise RuntimeError("call book is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: db.execute(sql, args).fetchall())
+
+    async def recall(self, call_id: str) -> CallRoute | None:
+        rows = await self._run(
+            "SELECT route FROM calls WHERE call_id = ? AND expires_at > ?", (call_id, time.time())
+        )
+        return CallRoute.from_bytes(rows[0][0]) if rows else None
+
+    async def remember(self, call_id: str, route: CallRoute) -> None:
+        await self._run(
+            "INSERT OR REPLACE INTO calls (call_id, route, expires_at) VALUES (?, ?, ?)",
+            (call_id, route.to_bytes().decode(), time.time() + self._retention_s),
+        )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+        self._thread.shutdown(wait=False)
+
+
+async def open_call_book(settings: IdempotencySettings) -> CallBook:
+    """The call book on the idempotency store's backend."""
+    if settings.backend == "redis":
+        return RedisCallBook(
+            settings.redis_url.get_secret_value(),
+            key_prefix=settings.key_prefix,
+            retention_s=settings.retention_s,
+        )
+    if settings.backend == "sqlite":
+        book = SqliteCallBook(settings.sqlite_path, retention_s=settings.retention_s)
+        await book.open()
+        return book
+    return MemoryCallBook(settings.retention_s)
