@@ -41,6 +41,7 @@ from service.domain.results import (
     Result,
     Snapshot,
     Source,
+    known_state,
 )
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
@@ -254,13 +255,14 @@ class CommandHandler:
             )
 
     def _snapshot(self, command: Command, execution: Execution) -> Snapshot | None:
-        if execution.call is None:
+        call = known_state(execution.call)  # an all-null read must not replace a good snapshot
+        if call is None:
             return None
         return Snapshot(
             call_id=command.call_id,
             observed_at=self._clock(),
             command_id=command.command_id,
-            call=execution.call,
+            call=call,
         )
 
     def _answer(

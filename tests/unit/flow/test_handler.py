@@ -53,12 +53,15 @@ class Harness:
     ) -> None:
         self.requests: list[httpx.Request] = []
         self.status = status
+        self.call_body: dict[str, Any] | None = None  # what a GET of the call answers
         self.sinch_gate: asyncio.Event | None = None  # when set, Sinch answers once it opens
 
         async def answer(request: httpx.Request) -> httpx.Response:
             self.requests.append(request)
             if self.sinch_gate is not None:
                 await self.sinch_gate.wait()
+            if request.method == "GET" and self.call_body is not None:
+                return httpx.Response(200, json=self.call_body)
             if self.status == 404:  # Sinch's "call not found" body
                 return httpx.Response(404, json={"errorCode": 40400, "message": "Call not found"})
             return httpx.Response(self.status)
@@ -238,3 +241,17 @@ async def test_lines_about_a_command_carry_its_ids() -> None:
         assert line["command_id"] == "c-42"
         assert line["call_id"] == "call-1"
         assert (line["partition"], line["offset"]) == (0, 0)
+
+
+async def test_a_read_that_tells_nothing_publishes_no_snapshot() -> None:
+    harness = Harness(config=HandlerConfig(max_command_bytes=65536, snapshot_default=True))
+    stop = {"commandId": "c-1", "callId": "call-1", "type": "stopRecording"}
+    assert (await harness.run(stop))["outcome"] == "succeeded"
+    assert [r.method for r in harness.requests] == ["PATCH", "GET"], "the call was read"
+    assert not [m for m in harness.sent if m.topic == TOPICS.snapshots], "an empty 2xx read"
+    harness.call_body = {"callId": "call-1", "status": "ONGOING"}
+    assert (await harness.run({**stop, "commandId": "c-2"}))["outcome"] == "succeeded"
+    snapshots = [m for m in harness.sent if m.topic == TOPICS.snapshots]
+    assert len(snapshots) == 1 and json.loads(snapshots[0].value or b"")["call"]["status"] == (
+        "ONGOING"
+    )
