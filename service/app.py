@@ -31,6 +31,7 @@ from service.domain.events import CallEvent
 from service.domain.results import Result, Snapshot
 from service.flow.executor import Executor
 from service.flow.handler import CommandHandler, HandlerConfig
+from service.idempotency.health import StoreHealth
 from service.idempotency.leases import Leases
 from service.idempotency.sqlite_store import SqliteStore
 from service.idempotency.store import IdempotencyStore, MemoryStore
@@ -132,6 +133,7 @@ class Service:
         )
         self.resources = Resources()
         self.callbacks: Callbacks | None = None
+        self.store_health: StoreHealth | None = None
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
             topics.commands,
@@ -193,6 +195,8 @@ class Service:
         reasons = list(self.engine.not_ready_reasons())
         if self.callbacks is not None and not self.callbacks.ready:
             reasons.append("callback endpoint not listening")
+        if self.store_health is not None and not self.store_health.healthy:
+            reasons.append("idempotency store not answering")
         return reasons
 
     # --- partition ownership (called by the rebalance listener) ----------------------
@@ -241,6 +245,9 @@ class Service:
         leases = Leases(store, renew_every_s=s.idempotency.lease_s / 3)
         leases.start()
         resources.on_close("lease renewal", leases.stop)
+        self.store_health = StoreHealth(store)
+        self.store_health.start()
+        resources.on_close("store health", self.store_health.stop)
         executor = Executor(
             sinch,
             policy=RetryPolicy(

@@ -178,6 +178,9 @@ class SqliteStore:
 
         await self._submit(run)
 
+    async def healthy(self) -> bool:
+        return True  # a local file: an outage shows as failing writes, waited out per command
+
     async def close(self) -> None:
         if self._flusher is not None:
             await self._flusher

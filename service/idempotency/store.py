@@ -49,6 +49,9 @@ class IdempotencyStore(Protocol):
     async def renew(self, command_ids: Iterable[str]) -> None:
         """Extend the leases this owner holds (`Leases` calls it for the commands in flight)."""
 
+    async def healthy(self) -> bool:
+        """Whether the store answers now (readiness); never raises."""
+
     async def close(self) -> None: ...
 
 
@@ -119,6 +122,9 @@ class MemoryStore:
             entry = self._entries.get(command_id)
             if entry is not None and entry.owner == self.owner and entry.result is None:
                 entry.lease_until = until
+
+    async def healthy(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self._entries.clear()
