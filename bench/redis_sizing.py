@@ -18,7 +18,7 @@ import redis.asyncio as redis
 from service.domain.results import Outcome, RequestEcho, Result, Source
 from service.idempotency.redis_store import RedisStore
 from service.idempotency.store import fingerprint
-from tests.kit.redis_server import private_redis
+from testkit.redis_server import private_redis
 
 
 def say_result(index: int) -> bytes:

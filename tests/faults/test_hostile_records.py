@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from testkit.kafka import produce, read_topic
 from testkit.processes import SimulatorProcess
+from testkit.raw_producer import produce_bad_header
 from testkit.service import ServiceProcess
 from tests.faults.support import (
     check_run,
@@ -23,7 +24,6 @@ from tests.faults.support import (
     started,
     wait_for_results,
 )
-from tests.kit.raw_producer import produce_bad_header
 
 PARTITIONS = 6
 

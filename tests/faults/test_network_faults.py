@@ -19,6 +19,7 @@ from typing import Any
 
 from testkit.processes import SimulatorProcess
 from testkit.service import ServiceProcess
+from testkit.toxiproxy import Proxy, toxiproxy
 from tests.faults.support import (
     FaultRun,
     _command_in,
@@ -28,7 +29,6 @@ from tests.faults.support import (
     started,
     wait_for_results,
 )
-from tests.kit.toxiproxy import Proxy, toxiproxy
 
 MAX_ATTEMPTS = 4
 OUTCOMES = frozenset({"succeeded", "failed", "expired"})

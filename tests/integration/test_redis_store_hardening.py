@@ -13,8 +13,8 @@ import structlog
 
 from service.idempotency.redis_store import EvictingRedisError, RedisStore
 from service.idempotency.store import ClaimKind
-from tests.kit.netutil import black_hole
-from tests.kit.redis_server import private_redis
+from testkit.netutil import black_hole
+from testkit.redis_server import private_redis
 
 CONNECT_S = 0.5
 SOCKET_S = 0.5

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from service.settings import Settings
 from testkit.kafka import KafkaClient, command
 from testkit.processes import SimulatorProcess
+from testkit.raw_producer import produce_bad_header
 from testkit.service import running_service
-from tests.kit.raw_producer import produce_bad_header
 
 
 async def offsets(kafka: str, settings: Settings) -> tuple[dict[int, int | None], dict[int, int]]:

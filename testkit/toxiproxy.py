@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kit.netutil import free_port
+from testkit.processes import free_port
 
 INSTALL_HINT = (
     "toxiproxy-server not found: run `make toxiproxy` (go install "

@@ -1,18 +1,10 @@
-"""Small network helpers for the test kit."""
+"""A peer that accepts and never answers (free ports: `testkit.processes.free_port`)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

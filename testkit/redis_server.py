@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import redis
 
-from tests.kit.netutil import free_port
+from testkit.processes import free_port
 
 
 @contextmanager

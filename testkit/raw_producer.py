@@ -3,7 +3,7 @@ clients can. aiokafka's producer encodes header keys itself; its pure-Python rec
 calls `key.encode("utf-8")`, so a `str` whose `encode` gives the raw bytes goes through. The
 pure-Python builder is chosen at import (AIOKAFKA_NO_EXTENSIONS), hence a subprocess.
 
-    python -m tests.kit.raw_producer BOOTSTRAP TOPIC PARTITION KEY HEX_HEADER_KEY VALUE
+    python -m testkit.raw_producer BOOTSTRAP TOPIC PARTITION KEY HEX_HEADER_KEY VALUE
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def produce_bad_header(
     bootstrap: str, topic: str, partition: int, key: bytes, header_key: bytes, value: bytes
 ) -> None:
     subprocess.run(
-        [sys.executable, "-m", "tests.kit.raw_producer", bootstrap, topic, str(partition),
+        [sys.executable, "-m", "testkit.raw_producer", bootstrap, topic, str(partition),
          key.decode(), header_key.hex(), value.decode()],
         env={**os.environ, "AIOKAFKA_NO_EXTENSIONS": "1"},
         check=True,

@@ -1,1 +1,0 @@
-"""Test kit: private servers (Redis, a black hole, Toxiproxy) on free loopback ports."""
