@@ -3,6 +3,9 @@
     uv run python -m service.schema_export            write schemas/*.json from the models
     uv run python -m service.schema_export --check    exit 1, naming each file that drifted
 
+Past 400 lines on purpose: a build tool, not service code; every topic's schema tweak sits next
+to the others so the generated files stay consistent.
+
 Everything is generated from the code, never edited by hand:
 
 - `call-control.commands.v1.schema.json`: the `Command` union as producers write it (camelCase

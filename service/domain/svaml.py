@@ -6,6 +6,9 @@ a field is required only where Sinch requires it, and a limit exists only where 
 one. The typed commands (commands.py) add their own, stricter project choices on top.
 
 Bodies are serialized once, camelCase, with absent fields left out (never `null`).
+One module, past 400 lines, on purpose: it is the whole SVAML vocabulary (seven instructions,
+nine actions) with the endpoint rules that refer to all of it; split, each half would import
+the other.
 
 Which parts each endpoint takes:
 - E1 `PATCH /calls/id/{callId}`: actions hangup, continue, park, and the incoming-call (ICE)

@@ -2,6 +2,8 @@
 
 ``SinchClient.send`` makes exactly one attempt: retries, backoff and budgets are a policy owned
 by the caller, which calls ``send`` again (and so re-signs with a fresh timestamp).
+One module, past 400 lines, on purpose: the attempt, its redirect rule and the mapping of
+every transport failure to "may Sinch have acted" belong together and are tested together.
 
 Outcomes of ``send``:
 
