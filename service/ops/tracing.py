@@ -9,6 +9,7 @@ OTLP/HTTP, and what it passes on is its own spans' context.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -96,9 +97,11 @@ class Tracing:
         )  # fmt: skip
         return CommandTrace(self._tracer, incoming, span)
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        """Flush and stop the exporter in a thread: its last export is a blocking HTTP call,
+        and the collector may be served by this very event loop."""
         if self._provider is not None:
-            self._provider.shutdown()
+            await asyncio.to_thread(self._provider.shutdown)
 
 
 def _sdk_tracer(settings: TracingSettings) -> tuple[Any, trace.Tracer]:
