@@ -63,7 +63,19 @@ async def check_retention(make: StoreFactory) -> None:
     await store.close()
 
 
+async def check_release_gives_an_unfinished_claim_back(make: StoreFactory) -> None:
+    store = await make(Clock())
+    await store.claim("cmd-5", "fp")
+    await store.release("cmd-5")
+    assert (await store.claim("cmd-5", "fp")).kind is ClaimKind.NEW, "released: a new claim"
+    await store.complete("cmd-5", "fp", b"{}")
+    await store.release("cmd-5")  # a finished claim is never given back
+    assert (await store.claim("cmd-5", "fp")).kind is ClaimKind.DUPLICATE
+    await store.close()
+
+
 CHECKS = [
+    check_release_gives_an_unfinished_claim_back,
     check_first_claim_then_duplicate,
     check_conflict,
     check_live_lease_is_busy_and_expired_lease_is_interrupted,

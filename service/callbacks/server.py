@@ -182,11 +182,13 @@ class CallbackServer:
             claim = await self._guard(self._store.claim(key, identity))
         if claim.kind is ClaimKind.DUPLICATE:
             return _answer_response(claim.result or b""), True
-        # On failure the claim is left to its lease (CALLCTL_IDEMPOTENCY__LEASE_S): Sinch's
-        # redelivery after it is answered afresh; one within it waits, then gets 503.
-        if isinstance(recalled, BaseException):
-            raise recalled
-        answer = await self._publish(callback, recalled, deadline)
+        try:
+            if isinstance(recalled, BaseException):
+                raise recalled
+            answer = await self._publish(callback, recalled, deadline)
+        except BaseException:
+            await asyncio.shield(self._release(key))  # Sinch's redelivery is answered at once
+            raise
         # Stored after Sinch has its answer: a crash in between only means that a redelivery
         # after the lease publishes again (at least once); the answer does not wait for a write.
         self._spawn(self._store_answer(key, identity, answer))
@@ -246,6 +248,12 @@ class CallbackServer:
         task = asyncio.get_running_loop().create_task(work)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def _release(self, key: str) -> None:
+        try:
+            await self._store.release(key)
+        except Exception as error:  # the lease runs out on its own
+            log.warning("callback_release_failed", error=type(error).__name__)
 
     @staticmethod
     async def _guard(operation: Awaitable[T]) -> T:

@@ -85,6 +85,14 @@ end
 return 0
 """
 
+_RELEASE = """
+local mine = redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
+if mine and redis.call('HEXISTS', KEYS[1], 'result') == 0 then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 
 class RedisStore:
     def __init__(
@@ -115,6 +123,7 @@ class RedisStore:
         self._lost_claims: dict[str, list[str]] = {}
         self._claim: Any = self._redis.register_script(_CLAIM)
         self._renew: Any = self._redis.register_script(_RENEW)
+        self._release: Any = self._redis.register_script(_RELEASE)
 
     async def open(self) -> None:
         """Fail the start, not the first command, when Redis cannot be reached or may evict."""
@@ -155,6 +164,9 @@ class RedisStore:
                 "claim was evicted runs again when it is redelivered. Set maxmemory-policy "
                 "noeviction and size maxmemory for the retention (docs/idempotency-redis.md)."
             )
+
+    async def release(self, command_id: str) -> None:
+        await self._release(keys=[self._key(command_id)], args=[self.owner])
 
     async def healthy(self) -> bool:
         """Whether Redis answers a PING within the socket timeout: for readiness."""

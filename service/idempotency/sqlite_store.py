@@ -178,6 +178,15 @@ class SqliteStore:
 
         await self._submit(run)
 
+    async def release(self, command_id: str) -> None:
+        def run(db: sqlite3.Connection, _: float) -> None:
+            db.execute(
+                "DELETE FROM claims WHERE command_id = ? AND owner = ? AND result IS NULL",
+                (command_id, self.owner),
+            )
+
+        await self._submit(run)
+
     async def healthy(self) -> bool:
         return True  # a local file: an outage shows as failing writes, waited out per command
 

@@ -49,6 +49,10 @@ class IdempotencyStore(Protocol):
     async def renew(self, command_ids: Iterable[str]) -> None:
         """Extend the leases this owner holds (`Leases` calls it for the commands in flight)."""
 
+    async def release(self, command_id: str) -> None:
+        """Give an unfinished claim of this owner back (a callback whose event Kafka did not
+        acknowledge: Sinch's redelivery must be answered at once, not after the lease)."""
+
     async def healthy(self) -> bool:
         """Whether the store answers now (readiness); never raises."""
 
@@ -122,6 +126,11 @@ class MemoryStore:
             entry = self._entries.get(command_id)
             if entry is not None and entry.owner == self.owner and entry.result is None:
                 entry.lease_until = until
+
+    async def release(self, command_id: str) -> None:
+        entry = self._entries.get(command_id)
+        if entry is not None and entry.owner == self.owner and entry.result is None:
+            del self._entries[command_id]
 
     async def healthy(self) -> bool:
         return True
