@@ -12,6 +12,7 @@ watermarks instead. The producer is idempotent (acks=all), so its own retries ad
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from itertools import chain
@@ -223,6 +224,13 @@ async def guarded_getmany(
 ) -> dict[KafkaTopicPartition, list[ConsumerRecord]]:
     """`consumer.getmany()` that loses nothing when the library fails on a record's bytes."""
     before = _positions(consumer)
+    unknown = [tp for tp in consumer.assignment() if tp not in before]
+    if unknown:
+        # A position still being reset (a new assignment) is resolved first: a fetch that
+        # failed before it was known could not be rewound, and what it drained would be lost.
+        for tp in unknown:
+            with contextlib.suppress(KafkaError, AssertionError, ValueError):
+                before[tp] = await consumer.position(tp)
     try:
         batch: dict[KafkaTopicPartition, list[ConsumerRecord]] = await consumer.getmany(
             timeout_ms=timeout_ms, max_records=max_records
