@@ -23,6 +23,7 @@ from tests.faults.support import (
     group_results,
     prepare_run,
     produce_commands,
+    started,
     wait_for_results,
 )
 
@@ -199,8 +200,10 @@ async def test_sigterm_mid_load_finishes_or_abandons_with_results_commits_and_ex
     await simulator.set_faults(latencyMs=3000)
     first = ServiceProcess("graceful", load.env, tmp_path)
     first.start()
+    await started(first)  # counted from here: a slow start must not move SIGTERM between waves
     await produce_commands(kafka, load.topics.commands, load.planned)
-    await asyncio.sleep(6)  # started, and a first wave of 3-second requests in flight
+    # Mid second wave: the first 3-second wave has finished, the second is in flight.
+    await asyncio.sleep(4.5)
     stopped_at = time.monotonic()
     assert first.terminate(timeout_s=30) == 0
     assert time.monotonic() - stopped_at < 10, "grace 1 s, then abandon, commit, exit"
