@@ -223,6 +223,14 @@ wait_ready() {
         if ((SECONDS >= deadline)); then
             err "the broker (pid $pid) did not accept connections on $KAFKA_HOST:$port within ${KAFKA_START_TIMEOUT}s"
             log_tail 50
+            local dirs
+            dirs=$(find "$DATA_DIR" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+            if ((dirs > 2000)); then
+                # A broker loads every partition before it listens; thousands of old test
+                # topics make that slower than the timeout.
+                err "$DATA_DIR holds $dirs partition directories: wipe them with 'deploy/kafka.sh reset'"
+                err "or allow more time with KAFKA_START_TIMEOUT=600"
+            fi
             stop_pid "$pid" >/dev/null || true
             rm -f "$PID_FILE"
             return 1

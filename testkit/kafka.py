@@ -26,6 +26,26 @@ if TYPE_CHECKING:
 
 PRODUCE_CHUNK = 5_000
 
+# Topics this process named or created, deleted at the end of a test session so that a
+# long-lived development broker does not pile up thousands of partitions (it loads every one
+# before it listens, and once past a few thousand it no longer starts within its timeout).
+_named_topics: set[str] = set()
+
+
+def remember_topics(names: Iterable[str]) -> None:
+    """Note topics to delete when the test session ends (see `forget_named_topics`)."""
+    _named_topics.update(names)
+
+
+async def forget_named_topics(bootstrap: str) -> int:
+    """Delete every topic noted by `remember_topics`; returns how many were asked for. Only
+    this process's topics: other test runs may share the broker."""
+    names = sorted(_named_topics)
+    _named_topics.clear()
+    for start in range(0, len(names), 500):
+        await delete_topics(bootstrap, names[start : start + 500])
+    return len(names)
+
 
 def command(call_id: str, type_: str, **fields: Any) -> dict[str, Any]:
     """A command with a fresh `commandId`."""
@@ -68,6 +88,7 @@ async def create_topics(
     configs: Mapping[str, str] | None = None,
 ) -> None:
     """Create the topics (those that exist are left as they are) and wait until they are seen."""
+    remember_topics(names)
     async with _admin(bootstrap) as admin:
         topics = [
             NewTopic(name, partitions, 1, topic_configs=dict(configs or {})) for name in names

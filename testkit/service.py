@@ -21,15 +21,18 @@ from service.settings import (
     SinchSettings,
     TopicSettings,
 )
+from testkit.kafka import remember_topics
 from testkit.processes import ROOT, SIM_KEY, SIM_SECRET, Process, clean_env
 
 
 def unique_topics(prefix: str, run: str | None = None) -> TopicSettings:
     """Every topic of the contract under a name no other run uses: `<prefix>.results.<run>`."""
     run = run or uuid.uuid4().hex[:10]
-    return TopicSettings(
+    topics = TopicSettings(
         **{name: f"{prefix}.{name.replace('_', '-')}.{run}" for name in TopicSettings.model_fields}
     )
+    remember_topics(getattr(topics, name) for name in TopicSettings.model_fields)
+    return topics
 
 
 def topic_env(topics: TopicSettings) -> dict[str, str]:

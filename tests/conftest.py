@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 
 import pytest
 
+from testkit.kafka import forget_named_topics
 from tests.integration.kafka_broker import kafka_broker
 
 # tests/containers needs a Docker engine and the images of `make images`: `make test-containers`
@@ -26,3 +28,5 @@ def kafka() -> Iterator[str]:
     """The broker of the integration and fault tests (see `kafka_broker`)."""
     with kafka_broker() as bootstrap:
         yield bootstrap
+        # The session's own topics go, so that repeated runs leave the broker as they found it.
+        asyncio.run(forget_named_topics(bootstrap))
