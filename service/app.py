@@ -52,7 +52,7 @@ from service.ops.health import HealthServer
 from service.ops.metrics import Metrics
 from service.ops.tracing import Tracing
 from service.retry import Backoff, RetryPolicy
-from service.settings import Settings
+from service.settings import Settings, loggable_settings
 from service.sinch import Authenticator, BasicAuth, SignedAuth, SinchClient, build_http_client
 from service.version import __version__
 
@@ -124,7 +124,7 @@ class Service:
         self.broker: KafkaBroker = build_broker(settings.kafka, logger=FASTSTREAM_LOGGER)
         self.engine: Engine | None = None
         self.metrics = Metrics.for_service(__version__)
-        self.tracing = Tracing(settings.tracing)
+        self.tracing = Tracing(settings.tracing, consumer_group=settings.kafka.group_id)
         self.health = HealthServer(
             settings.http_host,
             settings.http_port,
@@ -220,6 +220,8 @@ class Service:
 
     async def _open(self) -> None:
         s = self.settings
+        # Before anything connects, so a start that fails still says what it was given.
+        log.info("service_starting", version=__version__, config=loggable_settings(s))
         resources = self.resources
         resources.on_close("tracing", self.tracing.shutdown)
         await check_broker(s.kafka)  # a refused password or certificate: one clear line
@@ -305,6 +307,8 @@ class Service:
             await self.callbacks.start()
         log.info(
             "service_started",
+            version=__version__,
+            tracing=self.tracing.enabled,
             topic=self.settings.topics.commands,
             group=self.settings.kafka.group_id,
             max_in_flight=self.settings.max_in_flight,

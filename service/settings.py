@@ -323,3 +323,29 @@ def describe_errors(error: ValidationError) -> list[str]:
 
 def load_settings() -> Settings:
     return Settings()
+
+
+REDACTED = "<set>"
+
+
+def loggable_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON-ready values, safe for a log line: a secret only as
+    `<set>` (None when unset), and a URL's user info (a proxy's password) as `<redacted>`."""
+    return {name: _loggable(value) for name, value in settings.model_dump().items()}
+
+
+def _loggable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _loggable(item) for name, item in value.items()}
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        authority, slash, path = rest.partition("/")
+        if "@" in authority:
+            return f"{scheme}://<redacted>@{authority.rpartition('@')[2]}{slash}{path}"
+    return value

@@ -31,7 +31,7 @@ from service.domain.policy import (
 )
 from service.domain.results import CallState, ErrorCode, ErrorInfo, Outcome, normalize_call
 from service.domain.wire import utc_now
-from service.ops.tracing import CommandTrace, current_span
+from service.ops.tracing import CommandTrace
 from service.retry import Again, RetryPolicy, retry
 from service.sinch import (
     SinchClient,
@@ -39,6 +39,7 @@ from service.sinch import (
     SinchRequest,
     SinchResponse,
     SinchTransportError,
+    header_reference,
 )
 
 log = structlog.get_logger(logger_name="service.flow.executor")
@@ -189,7 +190,7 @@ class Executor:
         """One attempt, and what its answer means."""
         started = time.perf_counter()
         try:
-            response = await self._attempt(request, trace)
+            response = await self._attempt(request, trace, attempts.count - 1)
         except SinchInvalidRequestError as error:  # refused locally: a retry cannot help
             return Decision(Verdict.FAIL, ErrorCode.INTERNAL_ERROR, str(error))
         except SinchTransportError as error:
@@ -225,18 +226,31 @@ class Executor:
             attempts.history = replace(attempts.history, resigned=True)
         return decision
 
-    async def _attempt(self, request: CallRequest, trace: CommandTrace | None) -> SinchResponse:
-        if trace is None:
+    async def _attempt(
+        self, request: CallRequest, trace: CommandTrace | None, resend_count: int
+    ) -> SinchResponse:
+        if trace is None or not trace.recording:
             outgoing = SinchRequest(
-                request.method, request.path, request.body, request.region, request.host
+                request.method,
+                request.path,
+                request.body,
+                request.region,
+                request.host,
+                trace.headers() if trace is not None else {},
             )
             return await self._sinch.send(outgoing)
-        with trace.attempt(request.method, request.path) as headers:
+        url = self._sinch.host_for(request.region, request.host) + request.path
+        with trace.attempt(request.method, url, resend_count) as attempt:
             outgoing = SinchRequest(
-                request.method, request.path, request.body, request.region, request.host, headers
+                request.method,
+                request.path,
+                request.body,
+                request.region,
+                request.host,
+                attempt.headers,
             )
             response = await self._sinch.send(outgoing)
-            current_span().set_attribute("http.response.status_code", response.status_code)
+            attempt.answered(response.status_code)
             return response
 
     @staticmethod
@@ -254,7 +268,8 @@ class Executor:
             message=message,
             retryable=decision.retryable,
             sinch_error_code=body.error_code if body else None,
-            sinch_reference=body.reference if body else None,
+            sinch_reference=(body.reference if body else None)
+            or (header_reference(response.headers) if response is not None else None),
         )
 
 

@@ -17,7 +17,7 @@ in-flight place back) and binds the command's ids to the log context.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -100,7 +100,7 @@ class CommandHandler:
         self._clock = clock
 
     async def __call__(self, record: Record, turn: Turn) -> Answer:
-        run = _Run(record, self._clock(), time.perf_counter(), self._trace(record))
+        run = _Run(record, self._clock(), time.perf_counter(), self._tracing.start(record))
         decoded = self._decode(record)
         if isinstance(decoded, Rejection):
             return self._answer(run, self._rejected(run, decoded), dead_letter=decoded)
@@ -175,17 +175,6 @@ class CommandHandler:
             record.value,
             max_bytes=self._config.max_command_bytes,
             tts_max_chars=self._config.tts_max_chars,
-        )
-
-    def _trace(self, record: Record) -> CommandTrace:
-        return self._tracing.start(
-            record.headers,
-            {
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.partition": record.partition,
-                "messaging.kafka.offset": record.offset,
-            },
         )
 
     async def _claim(self, turn: Turn, command_id: str, print_: str) -> Claim:
@@ -354,7 +343,7 @@ def _answer(
     *,
     snapshot: bytes | None = None,
     dead_letter: DeadLetter | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     published: Callable[[], None] | None = None,
 ) -> Answer:
     return Answer(
@@ -370,6 +359,8 @@ def _answer(
             "command_id": result.command_id,
             "call_id": result.call_id,
             "error": result.error.code.value if result.error else None,
+            "error_message": result.error.message if result.error else None,
+            "sinch_reference": result.error.sinch_reference if result.error else None,
             "attempts": result.attempts,
             "http_status": result.http_status,
             "duration_ms": result.duration_ms,

@@ -6,7 +6,9 @@ same processors through a `ProcessorFormatter`, so both look alike.
 Context per command: delivery binds `partition` and `offset` when a record's turn starts, the
 flow binds `command_id` and `call_id` once decoded (structlog's contextvars, merged into every
 line by `merge_contextvars`), so every line about a command (retries, store waits, publish
-failures, crashes) names it without passing ids around.
+failures, crashes) names it without passing ids around. The command's trace binds `trace_id`
+(and `span_id`, when tracing is on) the same way; `add_span_ids` puts the ids of a span that is
+current where a line is written (a Sinch attempt) over them.
 
 Secrets: aiokafka logs record keys and values at DEBUG, so its loggers never go below WARNING;
 our code never logs headers, secrets or command bodies.
@@ -19,6 +21,7 @@ import sys
 from typing import Literal
 
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, Processor
 
 QUIET_LIBRARIES = {
@@ -38,6 +41,17 @@ def _logger_name(_: object, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def add_span_ids(_: object, __: str, event: EventDict) -> EventDict:
+    """`trace_id` and `span_id` of the span current where the line is written (a Sinch
+    attempt's CLIENT span), over those the command bound for its whole run (`Tracing.start`):
+    the OpenTelemetry log-correlation names, so a log line leads to its trace and back."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
+
+
 def configure_logging(
     level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto"
 ) -> None:
@@ -49,6 +63,7 @@ def configure_logging(
     )
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_span_ids,
         _logger_name,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -29,6 +29,7 @@ from service.sinch.errors import (
     SinchInvalidRequestError,
     SinchResponseDecodeError,
     SinchTransportError,
+    header_reference,
     parse_error_body,
 )
 from service.sinch.hosts import (
@@ -60,6 +61,7 @@ __all__ = [
     "call_path",
     "content_md5",
     "decode_secret",
+    "header_reference",
     "parse_error_body",
     "sign",
     "string_to_sign",

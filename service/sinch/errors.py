@@ -54,6 +54,7 @@ import asyncio
 import http
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -217,6 +218,12 @@ def parse_error_body(status_code: int, body: bytes) -> SinchErrorBody:
         reference=_text(document.get("reference"), _MAX_FIELD_CHARS),
         status_text=_text(document.get("status"), _MAX_FIELD_CHARS),
     )
+
+
+def header_reference(headers: Mapping[str, str]) -> str | None:
+    """An ``x-request-id`` response header, printable and capped: the id to give Sinch support
+    when an error body has no ``reference`` (DOC-ERR documents only the body's)."""
+    return _text(headers.get("x-request-id"), _MAX_FIELD_CHARS)
 
 
 def _json_object(body: bytes) -> dict[str, object]:
