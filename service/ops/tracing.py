@@ -147,11 +147,21 @@ _UNTRACED._headers = MappingProxyType({})
 
 
 class Tracing:
-    def __init__(self, settings: TracingSettings, *, consumer_group: str = "") -> None:
+    def __init__(
+        self,
+        settings: TracingSettings,
+        *,
+        consumer_group: str = "",
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        """`tracer_provider` replaces the exporting SDK provider that `settings` would build
+        (tests give one with an in-memory exporter); it is not shut down here."""
         self._provider: Any = None
         self._tracer: trace.Tracer | None = None
         self._consumer_group = consumer_group
-        if settings.enabled:
+        if tracer_provider is not None:
+            self._tracer = tracer_provider.get_tracer("call-control", __version__)
+        elif settings.enabled:
             self._provider, tracer = _sdk_tracer(settings)
             # OTEL_SDK_DISABLED=true: the SDK hands out a no-op tracer; behave as off (pass
             # the producer's context through) rather than drop it.

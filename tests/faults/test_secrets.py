@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from service.version import __version__
 from testkit.kafka import produce, read_topic
 from testkit.processes import SIM_KEY, SIM_SECRET, SimulatorProcess
 from testkit.service import ServiceProcess, service_env, unique_topics
@@ -70,6 +71,14 @@ async def test_no_secret_reaches_logs_results_or_headers(
         assert secret not in logs
     assert f"Application {SIM_KEY}:" not in logs, "no Authorization header in the logs"
     assert "Basic " not in logs
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    [starting] = [line for line in lines if line["event"] == "service_starting"]
+    assert starting["version"] == __version__
+    assert starting["config"]["sinch"]["application_secret"] == "<set>", "named, not shown"
+    assert starting["config"]["kafka"]["bootstrap_servers"] == kafka
+    [command_line] = [line for line in lines if line.get("command_id") == f"{run}-3"]
+    assert command_line["error"] == "invalid_command"
+    assert command_line["error_message"], "the message is on the command line"
 
     results = await read_topic(kafka, topics.results)
     for record in results:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from service.settings import Settings, TracingSettings
 from testkit.kafka import KafkaClient, command
@@ -116,3 +117,65 @@ async def test_tracing_on_continues_the_trace_with_our_spans(
     assert attempt_span.parent_span_id.hex() == span_id(result_parent)
     attributes = {a.key: a.value for a in command_span.attributes}
     assert attributes["callctl.outcome"].string_value == "succeeded"
+    # OpenTelemetry's conventions: a Kafka `process` span and an HTTP client span
+    assert command_span.name == f"process {settings.topics.commands}"
+    assert command_span.kind == Span.SpanKind.SPAN_KIND_CONSUMER
+    assert attributes["messaging.system"].string_value == "kafka"
+    assert attributes["messaging.operation.type"].string_value == "process"
+    assert attributes["messaging.destination.name"].string_value == settings.topics.commands
+    assert attributes["messaging.consumer.group.name"].string_value == settings.kafka.group_id
+    assert attributes["messaging.kafka.message.key"].string_value == call_id
+    assert attributes["messaging.destination.partition.id"].string_value.isdigit()
+    assert attributes["messaging.kafka.offset"].int_value >= 0
+    assert attempt_span.name == "PATCH"
+    assert attempt_span.kind == Span.SpanKind.SPAN_KIND_CLIENT
+    client = {a.key: a.value for a in attempt_span.attributes}
+    assert client["url.full"].string_value == f"{simulator.url}/calling/v1/calls/id/{call_id}"
+    assert client["server.address"].string_value == "127.0.0.1"
+    assert client["server.port"].int_value == int(simulator.url.rsplit(":", 1)[1])
+    assert client["http.response.status_code"].int_value == 204
+    [resource] = {
+        a.value.string_value
+        for message in received
+        for r in message.resource_spans
+        for a in r.resource.attributes
+        if a.key == "service.name"
+    }
+    assert resource == "call-control"
+
+
+async def test_otel_variables_choose_the_exporter_and_the_service_name(
+    settings: Settings,
+    simulator: SimulatorProcess,
+    kafka_client: KafkaClient,
+    otlp_receiver: tuple[str, list[ExportTraceServiceRequest]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The standard variables win over CALLCTL_TRACING__*: the endpoint setting points nowhere,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT at the collector, and OTEL_SERVICE_NAME names us."""
+    endpoint, received = otlp_receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "call-control-from-otel")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
+    traced = settings.model_copy(
+        update={
+            "tracing": TracingSettings(enabled=True, otlp_endpoint="http://127.0.0.1:9/v1/traces")
+        }
+    )
+    call_id = f"call-{uuid.uuid4().hex[:10]}"
+    await simulator.create_call(call_id)
+    hangup = command(call_id, "hangup", snapshot=False)
+    async with running_service(traced):
+        await send_traced(kafka_client, hangup)
+        await kafka_client.results_for([hangup["commandId"]])
+
+    resources = [
+        {a.key: a.value.string_value for a in r.resource.attributes}
+        for message in received
+        for r in message.resource_spans
+    ]
+    assert resources, "the spans reached the collector named by OTEL_EXPORTER_OTLP_*"
+    for attributes in resources:
+        assert attributes["service.name"] == "call-control-from-otel"
+        assert attributes["deployment.environment.name"] == "test"
+        assert attributes["service.version"]

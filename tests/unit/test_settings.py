@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
-from service.settings import NOT_SETTINGS, Settings, describe_errors, unknown_variables
+from service.settings import (
+    NOT_SETTINGS,
+    Settings,
+    describe_errors,
+    loggable_settings,
+    unknown_variables,
+)
 
 SECRET = "c2VjcmV0LXZhbHVlLTEyMzQ="
 
@@ -152,3 +160,37 @@ def test_log_levels_are_case_insensitive(env: pytest.MonkeyPatch, level: str) ->
 def test_a_bad_log_level_is_named(env: pytest.MonkeyPatch) -> None:
     env.setenv("CALLCTL_LOG_LEVEL", "verbose")
     assert "CALLCTL_LOG_LEVEL" in errors_of(env)
+
+
+def test_the_start_up_line_shows_settings_but_no_secret(env: pytest.MonkeyPatch) -> None:
+    secrets = {
+        "CALLCTL_KAFKA__SECURITY_PROTOCOL": ("SASL_SSL", None),
+        "CALLCTL_KAFKA__SASL_USERNAME": ("callctl", None),
+        "CALLCTL_KAFKA__SASL_PASSWORD": ("sasl-password-xyz", "sasl-password-xyz"),
+        "CALLCTL_KAFKA__SSL_CERTFILE": ("/etc/tls.crt", None),
+        "CALLCTL_KAFKA__SSL_KEYFILE": ("/etc/tls.key", None),
+        "CALLCTL_KAFKA__SSL_KEY_PASSWORD": ("key-password-xyz", "key-password-xyz"),
+        "CALLCTL_IDEMPOTENCY__REDIS_URL": (
+            "redis://:redis-password-xyz@redis:6379/0",
+            "redis-password-xyz",
+        ),
+        "CALLCTL_SINCH__PROXY_URL": (
+            "http://proxy-user:proxy-password-xyz@proxy:3128",
+            "proxy-password-xyz",
+        ),
+    }
+    for name, (value, _) in secrets.items():
+        env.setenv(name, value)
+    env.setenv("CALLCTL_SNAPSHOT_OFF_TYPES", "say,playFiles")
+    shown = loggable_settings(Settings())
+    text = json.dumps(shown)  # what the JSON renderer writes: every value is JSON as it is
+    for secret in [SECRET] + [s for _, s in secrets.values() if s]:
+        assert secret not in text
+    assert shown["sinch"]["application_secret"] == "<set>"
+    assert shown["kafka"]["sasl_password"] == "<set>"
+    assert shown["idempotency"]["redis_url"] == "<set>"
+    assert shown["sinch"]["proxy_url"] == "http://<redacted>@proxy:3128"
+    assert shown["kafka"]["sasl_username"] == "callctl", "not a secret: shown"
+    assert shown["kafka"]["ssl_keyfile"] == "/etc/tls.key"
+    assert shown["snapshot_off_types"] == ["playFiles", "say"]
+    assert shown["tracing"]["enabled"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from structlog.contextvars import bind_contextvars, clear_contextvars, merge_contextvars
 from structlog.testing import capture_logs
 
-from service.delivery.answers import OutputTopics, messages
+from service.delivery.answers import Answer, OutputTopics, messages
 from service.delivery.lanes import Turn
 from service.delivery.publishing import Outgoing
 from service.delivery.records import Record
@@ -50,8 +51,11 @@ class Harness:
         store: MemoryStore | None = None,
         status: int = 204,
         config: HandlerConfig | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.requests: list[httpx.Request] = []
+        # when set, Sinch's answer to every request (an exception is raised as the transport's)
+        self.reply: Callable[[httpx.Request], httpx.Response] | None = None
         self.status = status
         self.call_body: dict[str, Any] | None = None  # what a GET of the call answers
         self.sinch_gate: asyncio.Event | None = None  # when set, Sinch answers once it opens
@@ -60,6 +64,8 @@ class Harness:
             self.requests.append(request)
             if self.sinch_gate is not None:
                 await self.sinch_gate.wait()
+            if self.reply is not None:
+                return self.reply(request)
             if request.method == "GET" and self.call_body is not None:
                 return httpx.Response(200, json=self.call_body)
             if self.status == 404:  # Sinch's "call not found" body
@@ -85,21 +91,29 @@ class Harness:
             config or HandlerConfig(max_command_bytes=65536, snapshot_default=False),
             leases=self.leases,
             executor=executor,
-            tracing=Tracing(TracingSettings()),
+            tracing=tracing or Tracing(TracingSettings()),
         )
         self.sent: list[Outgoing] = []
+        self.answers: list[Answer] = []
         self.offset = 0
 
-    async def run(self, command: dict[str, Any], turn: Turn | None = None) -> dict[str, Any]:
+    async def run(
+        self,
+        command: dict[str, Any],
+        turn: Turn | None = None,
+        headers: tuple[tuple[str, bytes], ...] = (),
+    ) -> dict[str, Any]:
         record = Record(
             "commands",
             0,
             self.offset,
             command["callId"].encode(),
             json.dumps(command).encode(),
+            headers,
         )
         self.offset += 1
         answer = await self.handler(record, turn or await new_turn())
+        self.answers.append(answer)
         self.sent += messages(record, answer, TOPICS)
         assert self.leases.held == frozenset(), "no claim is left renewed after its command"
         result: dict[str, Any] = json.loads(answer.result)
@@ -255,3 +269,37 @@ async def test_a_read_that_tells_nothing_publishes_no_snapshot() -> None:
     assert len(snapshots) == 1 and json.loads(snapshots[0].value or b"")["call"]["status"] == (
         "ONGOING"
     )
+
+
+async def test_the_command_line_names_the_error_and_sinch_reference() -> None:
+    harness = Harness(status=404)
+    harness.reply = lambda _: httpx.Response(
+        404, json={"errorCode": 40400, "message": "Call not found", "reference": "ref-77"}
+    )
+    result = await harness.run(say())
+    summary = harness.answers[-1].summary
+    assert summary["error"] == "call_not_found"
+    assert summary["error_message"] == result["error"]["message"]
+    assert "Call not found" in str(summary["error_message"])
+    assert summary["sinch_reference"] == result["error"]["sinchReference"] == "ref-77"
+
+
+async def test_without_a_body_reference_the_request_id_header_is_the_reference() -> None:
+    harness = Harness()
+    harness.reply = lambda _: httpx.Response(
+        400,
+        json={"errorCode": 40001, "message": "Invalid parameter"},
+        headers={"x-request-id": "req-9"},
+    )
+    result = await harness.run(say())
+    assert result["error"]["sinchReference"] == "req-9"
+    assert harness.answers[-1].summary["sinch_reference"] == "req-9"
+
+
+async def test_a_success_has_no_error_fields_on_its_line() -> None:
+    harness = Harness()
+    await harness.run(say())
+    summary = harness.answers[-1].summary
+    assert summary["error"] is None
+    assert summary["error_message"] is None
+    assert summary["sinch_reference"] is None
