@@ -217,7 +217,9 @@ the install with a message naming the value. */}}
 {{/* ------------------------------------------------------------------ environment
 Every CALLCTL_* setting, from values; secrets by secretKeyRef. Integers go through int64 so
 that large values are not printed in float notation. */}}
-{{- define "call-control.env" -}}
+{{/* What `callctl` reads (Kafka and topics): the service's first variables, and all of the
+`helm test` pod's, which needs no Sinch or Redis credential. */}}
+{{- define "call-control.kafkaEnv" -}}
 {{- $v := .Values -}}
 - name: CALLCTL_KAFKA__BOOTSTRAP_SERVERS
   value: {{ $v.kafka.bootstrapServers | quote }}
@@ -269,6 +271,13 @@ that large values are not printed in float notation. */}}
   value: {{ $v.topics.deadLetter | quote }}
 - name: CALLCTL_TOPICS__EVENTS
   value: {{ $v.topics.events | quote }}
+- name: CALLCTL_MAX_COMMAND_BYTES
+  value: {{ $v.maxCommandBytes | int64 | quote }}
+{{- end -}}
+
+{{- define "call-control.env" -}}
+{{- $v := .Values -}}
+{{ include "call-control.kafkaEnv" . }}
 {{- include "call-control.callbacks.env" . }}
 - name: CALLCTL_SINCH__BASE_URL
   value: {{ $v.sinch.baseUrl | quote }}
@@ -333,8 +342,6 @@ that large values are not printed in float notation. */}}
   value: {{ $v.maxInFlight | int64 | quote }}
 - name: CALLCTL_MAX_BUFFERED
   value: {{ $v.maxBuffered | int64 | quote }}
-- name: CALLCTL_MAX_COMMAND_BYTES
-  value: {{ $v.maxCommandBytes | int64 | quote }}
 - name: CALLCTL_SNAPSHOT_DEFAULT
   value: {{ $v.snapshotDefault | toString | quote }}
 - name: CALLCTL_SHUTDOWN_GRACE_S
