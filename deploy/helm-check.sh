@@ -13,8 +13,8 @@
 #    $KUBE_VERSIONS are unpacked into $SCHEMA_CACHE, made file-local (`$id` dropped, `$ref`s to
 #    `/api/_definitions.json` made relative) so that kubeconform never reaches for the network.
 # 3. for each scenario (default values, helm/values-production.yaml, every optional template
-#    on): `helm lint --strict`, then for each Kubernetes version `helm template` and
-#    `kubeconform -strict`; CRD kinds (ServiceMonitor, ScaledObject, TriggerAuthentication) are
+#    on): `helm lint --strict` with no notice (not even INFO), then for each Kubernetes version
+#    `helm template` and `kubeconform -strict`; CRD kinds (ServiceMonitor, ScaledObject, TriggerAuthentication) are
 #    skipped, having no schema here.
 # 4. values the chart must refuse (schema violations and the template's `fail` guards) must
 #    make `helm template` fail.
@@ -186,6 +186,10 @@ check() { # name, helm args...
     shift
     if ! "$HELM" lint --strict "$CHART" "$@" >"$work/lint.out" 2>&1; then
         err "$name: helm lint"; cat "$work/lint.out" >&2; failures=$((failures + 1)); return
+    fi
+    # no notices either: --strict fails on warnings only, an [INFO] (e.g. "icon is recommended") passes
+    if grep -E '^\[(INFO|WARNING)\]' "$work/lint.out" >&2; then
+        err "$name: helm lint has notices"; failures=$((failures + 1)); return
     fi
     local v out kinds
     for v in $KUBE_VERSIONS; do

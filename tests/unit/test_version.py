@@ -7,6 +7,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import yaml
+
 from service.version import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,3 +44,9 @@ def test_dockerfile_default_version_follows() -> None:
 def test_changelog_has_the_version_or_unreleased() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{project_version()}]" in changelog
+
+
+def test_artifact_hub_image_follows() -> None:
+    chart = yaml.safe_load((ROOT / "helm/call-control/Chart.yaml").read_text())
+    images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
+    assert [image["image"] for image in images] == [f"call-control:{project_version()}"]
