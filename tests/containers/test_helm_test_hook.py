@@ -95,10 +95,11 @@ def run_pod(pod: dict[str, Any], timeout_s: float) -> tuple[int, str]:
             network="host",
             user=f"{security['runAsUser']}:{security['runAsGroup']}",
             read_only=security["readOnlyRootFilesystem"],
-            tmpfs={mount["mountPath"]: "" for mount in spec["volumeMounts"]},
             cap_drop=security["capabilities"]["drop"],
         )
     )
+    for mount in spec["volumeMounts"]:  # the pod's emptyDirs
+        container.with_tmpfs_mount(mount["mountPath"])
     container.start()
     try:
         wrapped = container.get_wrapped_container()
