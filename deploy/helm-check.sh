@@ -14,8 +14,8 @@
 #    `/api/_definitions.json` made relative) so that kubeconform never reaches for the network.
 # 3. for each scenario (default values, helm/values-production.yaml, every optional template
 #    on): `helm lint --strict` with no notice (not even INFO), then for each Kubernetes version
-#    `helm template` and `kubeconform -strict`; CRD kinds (ServiceMonitor, ScaledObject, TriggerAuthentication) are
-#    skipped, having no schema here.
+#    `helm template` and `kubeconform -strict`; CRD kinds (ServiceMonitor, ScaledObject,
+#    TriggerAuthentication) are skipped, having no schema here.
 # 4. values the chart must refuse (schema violations and the template's `fail` guards) must
 #    make `helm template` fail.
 # 5. the chart's unit tests (helm/call-control/tests/*_test.yaml) with helm-unittest: every
@@ -156,7 +156,9 @@ networkPolicy:
   ingress: {from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]}
   egress: {proxy: {to: [{ipBlock: {cidr: 10.9.9.9/32}}]}}
 terminationGracePeriodSeconds: 45
-extraEnv: [{name: CALLCTL_SNAPSHOT_DEFAULT, value: "false"}]
+tracing: {enabled: true, otlpEndpoint: "http://otel-collector.monitoring:4318/v1/traces", sampleRatio: 0.1}
+tests: {callId: live-call-1, timeoutSeconds: 30}
+extraEnv: [{name: CALLCTL_SNAPSHOT_DEFAULT, value: "false"}, {name: OTEL_SERVICE_NAME, value: voice-call-control}]
 commonAnnotations: {team: voice}
 callbacks:
   enabled: true

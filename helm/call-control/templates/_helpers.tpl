@@ -356,6 +356,16 @@ that large values are not printed in float notation. */}}
   value: {{ $v.httpPort | int64 | quote }}
 - name: CALLCTL_STARTUP_TIMEOUT_S
   value: {{ $v.startupTimeoutSeconds | toString | quote }}
+- name: CALLCTL_TRACING__ENABLED
+  value: {{ $v.tracing.enabled | toString | quote }}
+{{- with $v.tracing.otlpEndpoint }}
+- name: CALLCTL_TRACING__OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+- name: CALLCTL_TRACING__SERVICE_NAME
+  value: {{ $v.tracing.serviceName | quote }}
+- name: CALLCTL_TRACING__SAMPLE_RATIO
+  value: {{ $v.tracing.sampleRatio | toString | quote }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
 {{- end }}
