@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from service.ops.logging import configure_logging
     from service.ops.refusals import Refused
 
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, span_ids=settings.tracing.enabled)
     from service.startup import (
         EXIT_DEPENDENCY_UNAVAILABLE,
         DependencyUnavailable,

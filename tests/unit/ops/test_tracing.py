@@ -3,12 +3,15 @@ variables, and the ids on log lines: the flow with an in-memory span exporter.""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import structlog
+from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,7 +20,7 @@ from structlog.contextvars import clear_contextvars, merge_contextvars
 from structlog.testing import capture_logs
 
 from service.delivery.records import Record
-from service.ops.logging import add_span_ids
+from service.ops.logging import add_span_ids, configure_logging
 from service.ops.tracing import Tracing, _sdk_tracer
 from service.settings import TracingSettings
 from service.version import __version__
@@ -254,3 +257,35 @@ async def test_otel_sdk_disabled_passes_the_context_through(
     trace = tracing.start(Record("commands", 0, 0, b"k", b"{}", TRACEPARENT))
     assert trace.headers()["traceparent"] == TRACEPARENT[0][1].decode()
     await tracing.shutdown()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.parametrize("span_ids", [True, False])
+def test_json_log_lines_carry_the_ids(
+    span_ids: bool, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    """The production renderer: a line inside an attempt span names it; without the processor
+    (tracing off) only what the command bound is there."""
+    configure_logging("INFO", "json", span_ids=span_ids)
+    provider = TracerProvider()
+    tracing = Tracing(TracingSettings(), tracer_provider=provider)
+    trace = tracing.start(Record("commands", 0, 0, b"k", b"{}", TRACEPARENT))
+    command_span = format(trace.span.get_span_context().span_id, "016x")
+    with trace.attempt("PATCH", "http://sinch.test/calling/v1/calls/id/k", 0):
+        structlog.get_logger(logger_name="test").info("inside_attempt")
+        attempt_span = format(trace_api.get_current_span().get_span_context().span_id, "016x")
+    structlog.get_logger(logger_name="test").info("after_attempt")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    inside, after = lines
+    assert inside["trace_id"] == after["trace_id"] == TRACE_ID
+    assert after["span_id"] == command_span
+    assert inside["span_id"] == (attempt_span if span_ids else command_span)
