@@ -48,10 +48,6 @@ TRACE_HEADERS = frozenset(_PROPAGATOR.fields)  # traceparent, tracestate
 _MAX_KEY_CHARS = 256
 
 
-def current_span() -> Span:
-    return trace.get_current_span()
-
-
 def _carrier(headers: tuple[tuple[str, bytes], ...]) -> dict[str, str]:
     return {
         key.lower(): (value or b"").decode("latin-1")  # a Kafka header value may be null
