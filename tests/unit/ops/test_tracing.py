@@ -20,11 +20,12 @@ from structlog.contextvars import clear_contextvars, merge_contextvars
 from structlog.testing import capture_logs
 
 from service.delivery.records import Record
+from service.idempotency.store import MemoryStore
 from service.ops.logging import add_span_ids, configure_logging
 from service.ops.tracing import Tracing, _sdk_tracer
 from service.settings import TracingSettings
 from service.version import __version__
-from tests.unit.flow.test_handler import Harness, say
+from tests.unit.flow.test_handler import FlakyStore, Harness, say
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PRODUCER_SPAN = "00f067aa0ba902b7"
@@ -53,12 +54,11 @@ def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
-def traced_harness(exporter: InMemorySpanExporter) -> Harness:
+def traced_harness(exporter: InMemorySpanExporter, store: MemoryStore | None = None) -> Harness:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Harness(
-        tracing=Tracing(TracingSettings(), consumer_group="cc", tracer_provider=provider)
-    )
+    tracing = Tracing(TracingSettings(), consumer_group="cc", tracer_provider=provider)
+    return Harness(store=store, tracing=tracing)
 
 
 async def run_published(harness: Harness, command: dict[str, Any]) -> dict[str, Any]:
@@ -171,14 +171,14 @@ async def test_no_answer_names_the_transport_error(exporter: InMemorySpanExporte
 async def test_log_lines_carry_the_command_trace_and_the_attempt_span(
     exporter: InMemorySpanExporter,
 ) -> None:
-    harness = traced_harness(exporter)
-    harness.status = 503  # the executor logs each retry
+    # a warning while the command runs (INFO and up: whatever level an earlier test configured)
+    harness = traced_harness(exporter, store=FlakyStore(failures=2))
     with capture_logs(processors=[merge_contextvars, add_span_ids]) as logs:
         await run_published(harness, say())
     [consumer] = spans(exporter, SpanKind.CONSUMER)
-    retries = [line for line in logs if line["event"] == "retrying"]
-    assert retries, "retries were logged"
-    for line in retries:
+    waits = [line for line in logs if line["event"] == "idempotency_store_unavailable"]
+    assert len(waits) == 2, "the store's outage was logged"
+    for line in waits:
         assert line["trace_id"] == TRACE_ID
         assert line["span_id"] == format(consumer.context.span_id, "016x")
 
@@ -202,20 +202,22 @@ def test_a_line_inside_an_attempt_span_names_that_span(exporter: InMemorySpanExp
 
 
 async def test_tracing_off_costs_nothing_without_headers_and_passes_them_through() -> None:
-    harness = Harness()
+    store = FlakyStore(failures=1)
+    harness = Harness(store=store)
     with capture_logs(processors=[merge_contextvars, add_span_ids]) as logs:
-        harness.status = 503
         await harness.run(say())
+    assert [line["event"] for line in logs] == ["idempotency_store_unavailable"]
     assert all("trace_id" not in line for line in logs), "no trace, no ids"
     assert "traceparent" not in harness.requests[0].headers
     clear_contextvars()
 
+    store.failures = 1
     with capture_logs(processors=[merge_contextvars, add_span_ids]) as logs:
         await harness.run(say(command_id="c-2"), headers=TRACEPARENT)
     assert harness.requests[-1].headers["traceparent"] == TRACEPARENT[0][1].decode()
-    retries = [line for line in logs if line["event"] == "retrying"]
-    assert retries and all(line["trace_id"] == TRACE_ID for line in retries)
-    assert all("span_id" not in line for line in retries), "no span of ours when off"
+    [wait] = [line for line in logs if line["event"] == "idempotency_store_unavailable"]
+    assert wait["trace_id"] == TRACE_ID, "the producer's trace, with tracing off"
+    assert "span_id" not in wait, "no span of ours when off"
 
 
 def test_otel_service_name_and_resource_attributes_win(monkeypatch: pytest.MonkeyPatch) -> None:
