@@ -19,7 +19,7 @@ endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
 	services bench clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
-	toxiproxy
+	toxiproxy examples asyncapi-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,7 +73,13 @@ schemas: ## regenerate schemas/ from the models
 check: lint typecheck imports ## all static checks, import rules, and the committed schemas match the models
 	"$(UV)" run --frozen python -m service.schema_export --check
 
-unit: ## tests that need nothing running
+examples: ## what the Java/Go/Node snippets and the AsyncAPI check need (Maven Central, Go proxy, npm; cached)
+	deploy/examples.sh
+
+asyncapi-check: examples ## validate schemas/asyncapi.json with AsyncAPI's own parser (@asyncapi/parser, from npm)
+	node deploy/asyncapi/validate.mjs schemas/asyncapi.json
+
+unit: examples ## tests that need nothing running
 	"$(UV)" run --frozen pytest tests --ignore=tests/integration -q
 
 integration: services ## tests against the real broker, Redis and the simulator
@@ -87,7 +93,7 @@ toxiproxy: ## build the pinned Toxiproxy server for the fault tests (go install,
 		GOBIN="$(GOBIN_DIR)" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)"; \
 	fi
 
-test: install check services toxiproxy ## every check, then every test (unit and integration)
+test: install check services toxiproxy examples ## every check, then every test (unit and integration)
 	"$(UV)" run --frozen pytest tests -q -rfE
 
 bench: install services ## benchmarks (see bench/README.md)

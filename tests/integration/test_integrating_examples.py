@@ -1,14 +1,22 @@
-"""docs/examples/python runs as documented: its producer sends a command through the real broker
-to a running service (with the simulator as Sinch), and its consumer finds that command's result
-by commandId on the results topic, with a group of its own."""
+"""docs/examples/{python,java,go,node} run as documented: each producer sends a command through
+the real broker to a running service (with the simulator as Sinch), and each consumer finds that
+command's result by commandId on the results topic, with a group of its own. The Java, Go and
+Node snippets run as their own programs, with their dependencies from `make examples`; a missing
+toolchain fails the test (CI has them all)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import json
+import os
+import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from service.settings import Settings
@@ -65,3 +73,114 @@ async def test_python_snippets_send_a_command_and_find_its_result(
     assert consume.next_step({"outcome": "failed", "error": {"retryable": True}}) == (
         "send again with a new commandId"
     )
+
+
+# --- Java, Go and Node: the same round trip, each snippet run as its own program ------------
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_EXAMPLES = Path(os.environ.get("CALLCTL_LOCAL_DIR") or REPO / ".local") / "examples"
+PREPARE = "make examples (deploy/examples.sh)"
+
+
+def _toolchain(*names: str) -> None:
+    """CI has every toolchain: a missing one fails the test, naming it."""
+    for name in names:
+        if shutil.which(name) is None:
+            pytest.fail(f"{name} is not on PATH: these snippets cannot run (CI installs it)")
+
+
+def _prepared(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run {PREPARE} first (make test does)")
+    return path
+
+
+async def _run(argv: Sequence[str], cwd: Path, timeout_s: float = 120) -> list[str]:
+    """Run one snippet (without blocking the service on this loop); its stdout lines."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode == 0, f"{argv} exited {process.returncode}: {err.decode()}"
+    return out.decode().splitlines()
+
+
+async def _programs(language: str, tmp_path: Path) -> tuple[list[str], list[str], Path]:
+    """argv prefixes of the language's producer and consumer, and the directory to run in."""
+    here = REPO / "docs/examples" / language
+    if language == "java":
+        _toolchain("java")
+        classpath = _prepared(LOCAL_EXAMPLES / "java.classpath").read_text().strip()
+        # Java 11+ runs a single source file as it is: the doc's files, no build step.
+        java = ["java", "-cp", classpath]
+        return [*java, "Produce.java"], [*java, "Consume.java"], here
+    if language == "go":
+        _toolchain("go")
+        # Built from the files as they are now (the module cache holds their dependencies).
+        await _run(["go", "build", "-mod=readonly", "-o", f"{tmp_path}/", "./..."], here)
+        return [str(tmp_path / "produce")], [str(tmp_path / "consume")], here
+    _toolchain("node")
+    _prepared(here / "node_modules" / "kafkajs")
+    return ["node", "produce.js"], ["node", "consume.js"], here
+
+
+@pytest.mark.parametrize("language", ["java", "go", "node"])
+async def test_snippets_send_a_command_and_find_its_result(
+    language: str,
+    kafka: str,
+    settings: Settings,
+    simulator: SimulatorProcess,
+    kafka_client: KafkaClient,
+    tmp_path: Path,
+) -> None:
+    produce, consume, cwd = await _programs(language, tmp_path)
+    topics = settings.topics
+    call_id = f"call-{language}-{uuid.uuid4().hex[:8]}"
+    unknown_call = f"gone-{language}-{uuid.uuid4().hex[:8]}"  # Sinch answers 404: not retryable
+    await simulator.create_call(call_id)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with running_service(settings):
+        [command_id] = await _run([*produce, kafka, topics.commands, call_id, traceparent], cwd)
+        [failing_id] = await _run([*produce, kafka, topics.commands, unknown_call], cwd)
+        # a group of its own per run: a group that committed past a result does not see it again
+        group = f"example-{language}-{uuid.uuid4().hex[:8]}"
+        found, step = await _run([*consume, kafka, topics.results, group, command_id, "60"], cwd)
+        failed, failed_step = await _run(
+            [*consume, kafka, topics.results, f"{group}-2", failing_id, "60"], cwd
+        )
+    assert command_id == f"ivr-svc:{call_id}:hangup:1"
+    result = json.loads(found)
+    assert (result["commandId"], result["callId"]) == (command_id, call_id)
+    assert result["outcome"] == "succeeded", result
+    assert step == "done"
+    assert await simulator.requests(call_id), "the service called Sinch for the command"
+    failure = json.loads(failed)
+    assert failure["commandId"] == failing_id
+    assert failure["outcome"] == "failed", failure
+    assert failure["error"]["code"] == "call_not_found"
+    assert failure["error"]["retryable"] is False
+    assert failed_step == "give up: fix the cause (see error.code)"
+    # the commands went out with the key and header the guide promises
+    reader = AIOKafkaConsumer(
+        topics.commands, bootstrap_servers=kafka, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    try:
+        records = [r for batch in (await reader.getmany(timeout_ms=10_000)).values() for r in batch]
+    finally:
+        await reader.stop()
+    sent = {record.key: record for record in records}
+    assert set(sent) == {call_id.encode(), unknown_call.encode()}
+    assert dict(sent[call_id.encode()].headers)["traceparent"] == traceparent.encode()
+    assert "traceparent" not in dict(sent[unknown_call.encode()].headers)
+    assert json.loads(sent[call_id.encode()].value) == {
+        "commandId": command_id,
+        "callId": call_id,
+        "type": "hangup",
+    }
