@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from importlib import metadata as importlib_metadata
 from typing import Any, TextIO
 
 from pydantic import Field, ValidationError
 
+from service.domain import results
 from service.settings import (
     EnvSettings,
     KafkaSettings,
@@ -35,11 +37,12 @@ exit codes:
   130  interrupted (Ctrl-C)
 """
 
-# The retry rule, said the same way wherever the CLI talks about retrying.
-RETRY_RULE = """\
-Retrying: a result with `retryable: true` means send the command again with a NEW commandId.
-Resending the same commandId does not retry: the service only replays the stored result
-(duplicate true); with a different payload it is rejected (idempotency_conflict)."""
+# The retry rule, in the same words as the results schema and the docs.
+RETRY_RULE = textwrap.fill(
+    f"Retrying: {results.RETRY_RULE} With a different payload the same commandId is "
+    "rejected (idempotency_conflict).",
+    width=94,
+)
 
 
 class CliSettings(EnvSettings):

@@ -158,11 +158,30 @@ class ContractSchema(GenerateJsonSchema):
         return super().field_is_required(field, total)
 
 
+_PARAGRAPH = re.compile(r"\n\s*\n")
+
+
+def tidy_descriptions(value: Any) -> Any:
+    """Descriptions come from docstrings wrapped at 100 columns: one line per paragraph."""
+    if isinstance(value, dict):
+        return {
+            key: (
+                "\n\n".join(" ".join(part.split()) for part in _PARAGRAPH.split(item))
+                if key == "description" and isinstance(item, str)
+                else tidy_descriptions(item)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [tidy_descriptions(item) for item in value]
+    return value
+
+
 def _document(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "$schema": DIALECT,
         "$id": f"{ID_PREFIX}{name}",
-        **schema,
+        **tidy_descriptions(schema),
         "title": name,
         "description": description,
     }
@@ -291,11 +310,23 @@ CALLBACK_PAYLOAD: dict[str, Any] = {
     "type": "object",
     "required": ["event", "callid"],
     "properties": {
-        "event": {"type": "string", "examples": ["ice", "ace", "pie", "dice", "notify"]},
-        "callid": {"type": "string", "minLength": 1, "maxLength": 256},
-        "callResourceUrl": {"type": "string"},
-        "timestamp": {"type": "string"},
-        "version": {"type": "integer"},
+        "event": {
+            "type": "string",
+            "description": "The callback's type.",
+            "examples": ["ice", "ace", "pie", "dice", "notify"],
+        },
+        "callid": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "description": "The Sinch call id.",
+        },
+        "callResourceUrl": {
+            "type": "string",
+            "description": "ICE: the call's URL; its host is the call's regional host.",
+        },
+        "timestamp": {"type": "string", "description": "Sinch's time of the event."},
+        "version": {"type": "integer", "description": "Version of the callback format."},
     },
     "additionalProperties": True,
 }
@@ -318,7 +349,11 @@ def _with_callback_endpoint(document: dict[str, Any]) -> dict[str, Any]:
             "type": "object",
             "required": ["Authorization", "x-timestamp"],
             "properties": {
-                "Authorization": {"type": "string", "pattern": "^[Aa]pplication [^:]+:.+$"},
+                "Authorization": {
+                    "type": "string",
+                    "pattern": "^[Aa]pplication [^:]+:.+$",
+                    "description": "Sinch's signature: `Application {key}:{signature}`.",
+                },
                 "x-timestamp": {"type": "string", "description": "ISO-8601 UTC"},
             },
         },

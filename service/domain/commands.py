@@ -36,15 +36,32 @@ _CALL_RESOURCE_URL = re.compile(rf"https://(?P<host>{SINCH_CALLING_HOST})(?P<pat
 
 
 class BaseCommand(WireModel):
-    command_id: CommandId
-    call_id: CallId
+    command_id: CommandId = Field(examples=["ivr-svc:booking-1234:hangup:1"])
+    """The idempotency key: one id per intended action, e.g. `<your service>:<your entity>:
+    <action>:<attempt>`. The same id again replays the stored result and makes no request; a
+    new action, or a new try after a `retryable` failure, needs a new id."""
+    call_id: CallId = Field(examples=["4398599d1ba84ef3bde0a82dfb61abed"])
+    """The Sinch call id; equal to the record key (the key keeps a call's commands in order)."""
     issued_at: Timestamp | None = None
-    expires_at: Timestamp | None = None
+    """When the producer created the command (RFC 3339 with a zone); informational."""
+    expires_at: Timestamp | None = Field(default=None, examples=["2026-11-26T23:41:37Z"])
+    """Checked when the command's turn comes: at or after this instant no request is made and
+    the outcome is `expired`; a retry is never scheduled past it."""
     region: Region | None = None
+    """Sinch region of the call: the request goes to `https://calling-{region}.api.sinch.com`
+    (with Sinch's default host). Unset: the global host, or the region remembered from the
+    call's incoming-call callback."""
     # The URL Sinch gave for this call in its incoming-call event: its host serves the call.
     call_resource_url: Annotated[str, StringConstraints(max_length=512)] | None = None
+    """The URL Sinch gave for this call in its incoming-call event
+    (`https://calling[-<region>].api.sinch.com/calling/v1/calls/id/{callId}`): its host
+    serves the call."""
     snapshot: bool | None = None
-    metadata: dict[str, Any] | None = None
+    """After a successful command, read the call and publish a snapshot; unset: the
+    service's default (`CALLCTL_SNAPSHOT_DEFAULT`, on)."""
+    metadata: dict[str, Any] | None = Field(default=None, examples=[{"booking": "1234"}])
+    """Any JSON object (at most 4096 bytes serialized), copied unchanged into the result: a
+    place for the producer's own correlation data."""
 
     @field_validator("metadata")
     @classmethod
@@ -82,23 +99,43 @@ class BaseCommand(WireModel):
 
 
 class Hangup(BaseCommand):
+    """Hang the call up."""
+
     type: Literal["hangup"]
+    """The command type."""
 
 
 class Say(BaseCommand):
+    """Speak a text into the call (text-to-speech)."""
+
     type: Literal["say"]
-    text: svaml.TtsText
-    locale: Locale  # a project choice: Sinch's default (en-US) is never assumed
+    """The command type."""
+    text: svaml.TtsText = Field(examples=["Your table is booked."])
+    """The text to speak (1 to 600 characters, or the deployment's `CALLCTL_TTS_MAX_CHARS`)."""
+    locale: Locale = Field(examples=["en-US"])  # a project choice: Sinch's default never assumed
+    """The voice's locale (required: Sinch's default is never assumed)."""
     leg: Leg | None = None
+    """Only this leg hears it (the per-leg endpoint); unset: the whole call."""
     then: Then = "continue"
+    """The action after speaking: `continue` (the call goes on) or `hangup`."""
 
 
 class PlayFiles(BaseCommand):
+    """Play prompts into the call."""
+
     type: Literal["playFiles"]
-    ids: Annotated[list[svaml.Prompt], Field(min_length=1, max_length=MAX_PLAY_IDS)]
-    locale: Locale | None = None
+    """The command type."""
+    ids: Annotated[list[svaml.Prompt], Field(min_length=1, max_length=MAX_PLAY_IDS)] = Field(
+        examples=[["https://example.com/welcome.wav", "#tts[Please hold]"]]
+    )
+    """1 to 64 prompts, played in order: an http(s) URL, `#tts[text]`, `#ssml[...]`,
+    `#href[url]` or the name of a pre-recorded prompt."""
+    locale: Locale | None = Field(default=None, examples=["en-US"])
+    """Locale of the `#tts[...]`/`#ssml[...]` prompts (required when there is one)."""
     leg: Leg | None = None
+    """Only this leg hears them (the per-leg endpoint); unset: the whole call."""
     then: Then = "continue"
+    """The action after playing: `continue` (the call goes on) or `hangup`."""
 
     @model_validator(mode="after")
     def _locale_for_tts(self) -> Self:
@@ -108,24 +145,39 @@ class PlayFiles(BaseCommand):
 
 
 class SendDtmf(BaseCommand):
+    """Send DTMF tones into the call."""
+
     type: Literal["sendDtmf"]
-    value: Dtmf
+    """The command type."""
+    value: Dtmf = Field(examples=["1234#"])
+    """The tones: 1 to 64 of `0-9`, `#` and `w` (a 500 ms pause)."""
 
 
 class Park(BaseCommand):
+    """Put the call on hold (park) until it is unparked or the time runs out."""
+
     type: Literal["park"]
-    intro_prompt: svaml.Prompt | None = None
+    """The command type."""
+    intro_prompt: svaml.Prompt | None = Field(default=None, examples=["#tts[Please hold]"])
+    """Played once when parking: `#tts[...]` or `#ssml[...]`."""
     hold_prompt: svaml.Prompt | None = None
+    """Played in a loop while parked: `#tts[...]` or `#ssml[...]`."""
     locale: Locale | None = None
+    """Locale of the prompts."""
     max_duration: svaml.ParkDuration | None = None
+    """Seconds the call stays parked at most (1 to 600)."""
 
 
 class Unpark(BaseCommand):
     """Sinch: unparking is a PATCH with the SVAML one would have answered the ICE with."""
 
     type: Literal["unpark"]
+    """The command type."""
     action: svaml.UnparkAction
+    """What the call does next: the action one would have answered its incoming call with
+    (connectPstn, connectSip, connectConf, connectMxp, runMenu or hangup)."""
     instructions: list[svaml.Instruction] | None = None
+    """SVAML instructions carried out before the action (any but `answer`)."""
 
     @model_validator(mode="after")
     def _instructions(self) -> Self:
@@ -137,18 +189,30 @@ class Unpark(BaseCommand):
 
 
 class StartRecording(BaseCommand):
+    """Start recording the call."""
+
     type: Literal["startRecording"]
+    """The command type."""
     options: svaml.RecordingOptions | None = None
+    """Where and how to record; unset: Sinch's own storage and defaults."""
 
 
 class StopRecording(BaseCommand):
+    """Stop recording the call."""
+
     type: Literal["stopRecording"]
+    """The command type."""
 
 
 class RawSvaml(BaseCommand):
+    """Any SVAML body Sinch takes for an in-progress call (or, with `leg`, for one leg)."""
+
     type: Literal["svaml"]
+    """The command type."""
     svaml: svaml.SvamlBody
+    """The SVAML body as Sinch defines it: `{instructions?, action?}`."""
     leg: Leg | None = None
+    """Send it to this leg (the per-leg endpoint: say/playFiles, continue/hangup only)."""
 
     @model_validator(mode="after")
     def _allowed_on_endpoint(self) -> Self:
@@ -159,7 +223,10 @@ class RawSvaml(BaseCommand):
 
 
 class GetCallInfo(BaseCommand):
+    """Read the call's state; the answer is published as a snapshot."""
+
     type: Literal["getCallInfo"]
+    """The command type."""
 
 
 Command = Annotated[

@@ -51,44 +51,78 @@ class NotACallback(ValueError):
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # A field's docstring is its description in the published JSON Schema.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, use_attribute_docstrings=True
+    )
 
 
 class MenuResult(_Out):
     """PIE's `menuResult`: what the caller did in a `runMenu`."""
 
     type: str | None = None
+    """What ended the menu: `return`, `sequence`, `timeout`, `hangup`, `invalidinput`, ..."""
     value: str | None = None
+    """The value returned (a `return(<value>)` option's value, or the digits entered)."""
     menu_id: str | None = None
+    """The menu the caller was in."""
     input_method: str | None = None
+    """How the caller answered: `dtmf` or `voice`."""
 
 
 class CallEvent(_Out):
     """One record on the events topic: a callback, normalised, with the answer it was given."""
 
     event_id: str
+    """Identifies the callback (SHA-256 of its canonical JSON): a callback Sinch delivers twice
+    is published once."""
     event_type: EventType
+    """`ice` (incoming call), `ace` (answered), `pie` (menu input), `dice` (disconnected),
+    `notify`, or `unknown` for a callback type this version does not know."""
     call_id: str
+    """The Sinch call id (Sinch's `callid`; also the record key)."""
     timestamp: str | None
+    """Sinch's time of the event, in UTC with `Z` when it can be read, else Sinch's text."""
     received_at: Timestamp
+    """When the service received the callback (UTC)."""
     region: str | None = None
+    """The call's region, from the regional host of `callResourceUrl` (ICE); null for the
+    global host."""
     call_resource_url: str | None = None
+    """The URL Sinch gave for the call (ICE); commands for the call may pass it on."""
     from_: Party | None = None
+    """The caller (ICE's `cli`, or Sinch's `from`)."""
     to: Party | None = None
+    """The called party."""
     domain: str | None = None
+    """The call's domain, lower-cased (`pstn`, `mxp`, `sip`, ...)."""
     result: str | None = None
+    """DiCE: how the call ended, upper-cased (`ANSWERED`, `BUSY`, `NOANSWER`, ...)."""
     reason: str | None = None
+    """DiCE: why it ended, upper-cased (`CALLERHANGUP`, `MANAGERHANGUP`, ...)."""
     duration: int | None = None
+    """DiCE: the call's duration in whole seconds."""
     debit: Money | None = None
+    """DiCE: the amount charged for the call."""
     user_rate: Money | None = None
+    """The rate charged per minute."""
     menu_result: MenuResult | None = None
+    """PIE: what the caller did in a `runMenu`."""
     amd: dict[str, Any] | None = None
+    """Answering machine detection's result (ACE, or a Notify), as Sinch sent it."""
     notification_type: str | None = None
+    """Notify: the notification's `type` (e.g. `recording_finished`)."""
     recording_url: str | None = None
+    """Notify: where a recording was stored (Sinch's `destination`)."""
     conference_id: str | None = None
+    """The conference the callback is about, when it is about one."""
     custom: str | None = None
+    """The call's custom data as text (JSON text when Sinch sent an object)."""
     answer: dict[str, Any] | None = None
+    """The SVAML the service answered the callback with (ICE, ACE, PIE); null for DiCE and
+    Notify."""
     callback: dict[str, Any]
+    """The callback exactly as received, so nothing Sinch sent is lost."""
 
     model_config = ConfigDict(
         alias_generator=lambda name: "from" if name == "from_" else to_camel(name),

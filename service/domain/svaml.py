@@ -147,8 +147,12 @@ class Svaml(WireModel):
 
 class PlayFiles(Svaml):
     name: Literal["playFiles"] = "playFiles"
+    """The instruction's name."""
     ids: Annotated[list[Prompt], Field(min_length=1)]
+    """Prompts played in order: an http(s) URL, `#tts[text]`, `#ssml[...]`, `#href[url]` or
+    the name of a pre-recorded prompt."""
     locale: Locale | None = None
+    """Locale of the `#tts[...]`/`#ssml[...]` prompts (required when there is one)."""
 
     @model_validator(mode="after")
     def _locale_for_tts(self) -> Self:
@@ -159,19 +163,27 @@ class PlayFiles(Svaml):
 
 class Say(Svaml):
     name: Literal["say"] = "say"
+    """The instruction's name."""
     text: TtsText | None = None
+    """The text to speak (at most 600 characters by default)."""
     locale: Locale | None = None
+    """The voice's locale, e.g. `en-US`."""
 
 
 class SendDtmf(Svaml):
     name: Literal["sendDtmf"] = "sendDtmf"
+    """The instruction's name."""
     value: Dtmf | None = None
+    """The tones: `0-9`, `#` and `w` (a 500 ms pause)."""
 
 
 class SetCookie(Svaml):
     name: Literal["setCookie"] = "setCookie"
+    """The instruction's name."""
     key: str | None = None
+    """The cookie's name; Sinch sends cookies back in the call's later callbacks."""
     value: str | None = None
+    """The cookie's value (keys and values together at most 1024 bytes per body)."""
 
     def size(self) -> int:
         return len((self.key or "").encode()) + len((self.value or "").encode())
@@ -179,33 +191,44 @@ class SetCookie(Svaml):
 
 class Answer(Svaml):
     name: Literal["answer"] = "answer"
+    """The instruction's name."""
 
 
 class TranscriptionOptions(WireModel):
     enabled: bool | None = None
+    """Transcribe the recording."""
     locale: Locale | None = None
+    """The spoken language's locale, e.g. `en-US`."""
 
 
 class RecordingOptions(WireModel):
     """Sinch's OpenAPI requires none of these (recording to Sinch's own storage)."""
 
     destination_url: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """Where the recording is stored, e.g. `s3://bucket/path` or an Azure URL."""
     # A secret: kept out of repr, and replaced by "***" wherever a command is echoed.
     credentials: Annotated[str, StringConstraints(min_length=1)] | None = Field(
         default=None, repr=False
     )
+    """Credentials for the destination (secret: replaced by `***` in results and logs)."""
     format: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """The recording's file format, e.g. `mp3` or `wav`."""
     notification_events: bool | None = None
+    """Have Sinch send notification callbacks about the recording."""
     transcription_options: TranscriptionOptions | None = None
+    """Transcription of the recording."""
 
 
 class StartRecording(Svaml):
     name: Literal["startRecording"] = "startRecording"
+    """The instruction's name."""
     options: RecordingOptions | None = None
+    """Where and how to record."""
 
 
 class StopRecording(Svaml):
     name: Literal["stopRecording"] = "stopRecording"
+    """The instruction's name."""
 
 
 Instruction = Annotated[
@@ -218,49 +241,75 @@ Instruction = Annotated[
 
 class Hangup(Svaml):
     name: Literal["hangup"] = "hangup"
+    """The action's name."""
 
 
 class Continue(Svaml):
     name: Literal["continue"] = "continue"
+    """The action's name."""
 
 
 class Amd(WireModel):
+    """Answering machine detection."""
+
     enabled: bool | None = None
+    """Detect whether a person or a machine answers."""
     async_: bool | None = Field(default=None, alias="async")
+    """Connect at once and report the detection later in a callback."""
 
 
 class ConnectPstn(Svaml):
     name: Literal["connectPstn"] = "connectPstn"
+    """The action's name."""
     # E.164 with its plus (Sinch's 40005 is "number missing leading plus").
-    number: Annotated[str, StringConstraints(pattern=r"^\+[0-9]{1,15}$")] | None = None
+    number: Annotated[str, StringConstraints(pattern=r"^\+[0-9]{1,15}$")] | None = Field(
+        default=None, examples=["+46700000099"]
+    )
+    """The number to call, E.164 with its leading `+`."""
     locale: Locale | None = None
+    """Locale of the prompts Sinch plays on this connection."""
     max_duration: ConnectDuration | None = None
+    """Seconds the connected call may last at most (1 to 14400)."""
     dial_timeout: Annotated[int, Field(ge=1)] | None = None
+    """Seconds to let the number ring before giving up."""
     cli: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """The caller id shown to the called number (`private` hides it)."""
     suppress_callbacks: bool | None = None
+    """Have Sinch send no ACE/DiCE callbacks for this connection."""
     dtmf: Dtmf | None = None
+    """Tones sent once the called number answers: `0-9`, `#`, `w` (a 500 ms pause)."""
     # Sinch lists ringback countries, but its own SDK fixture sends other values: open.
     indications: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """The country whose ringback tone the caller hears, e.g. `se`, `us`."""
     amd: Amd | None = None
+    """Answering machine detection."""
 
 
 class Destination(WireModel):
     type: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """The endpoint's kind, e.g. `number`, `username`, `sip`, `websocket`."""
     endpoint: Annotated[str, StringConstraints(min_length=1)]
+    """The endpoint: a number, a user name, a SIP URI or a websocket URL."""
 
 
 class CallHeader(WireModel):
     key: str | None = None
+    """The header's name."""
     value: str | None = None
+    """The header's value."""
 
 
 class ConnectMxp(Svaml):
     name: Literal["connectMxp"] = "connectMxp"
+    """The action's name."""
     destination: Destination | None = None
+    """The app user to connect to (`type` `username`)."""
     # Sinch's OpenAPI spells it `callheaders`, its newer SDKs and pages `callHeaders`: either
     # is taken and sent on as written.
     call_headers: list[CallHeader] | None = None
+    """Headers passed to the app (give this or `callheaders`, not both)."""
     callheaders: list[CallHeader] | None = None
+    """Sinch's OpenAPI spelling of `callHeaders`: either is taken, sent on as written."""
 
     @model_validator(mode="after")
     def _one_spelling(self) -> Self:
@@ -274,41 +323,65 @@ MusicOnHold = Literal["ring", "music1", "music2", "music3"]
 
 class ConferenceDtmfOptions(WireModel):
     mode: Literal["ignore", "forward", "detect"] | None = None
+    """What happens to the participant's tones: `ignore`, `forward` to the others, or
+    `detect` (reported in a PIE callback)."""
     max_digits: Count | None = None
+    """Digits collected before they are reported (`detect`)."""
     timeout_mills: Count | None = None
+    """Milliseconds of silence after which the digits are reported (`detect`)."""
 
 
 class ConnectConf(Svaml):
     name: Literal["connectConf"] = "connectConf"
+    """The action's name."""
     conference_id: Annotated[
         str, StringConstraints(min_length=1, max_length=CONFERENCE_ID_MAX_CHARS)
     ]
+    """The conference to join (1 to 64 characters); created by the first participant."""
     conference_dtmf_options: ConferenceDtmfOptions | None = None
+    """How the participant's DTMF tones are handled."""
     moh: MusicOnHold | None = None
+    """Music on hold while the participant waits: `ring`, `music1`, `music2`, `music3`."""
 
 
 class ConnectSip(Svaml):
     name: Literal["connectSip"] = "connectSip"
+    """The action's name."""
     destination: Destination
+    """The SIP endpoint to call (`type` `sip`, `endpoint` a SIP URI)."""
     max_duration: ConnectDuration | None = None
+    """Seconds the connected call may last at most (1 to 14400)."""
     cli: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """The caller id presented to the SIP endpoint."""
     transport: Annotated[str, StringConstraints(pattern=r"^(?i:udp|tcp|tls)$")] | None = None
+    """SIP transport: `udp`, `tcp` or `tls` (any case)."""
     suppress_callbacks: bool | None = None
+    """Have Sinch send no ACE/DiCE callbacks for this connection."""
     call_headers: list[CallHeader] | None = None
+    """SIP headers sent with the INVITE."""
     moh: MusicOnHold | None = None
+    """Music on hold while the SIP side holds the call: `ring`, `music1`, `music2`,
+    `music3`."""
 
 
 class StreamingOptions(WireModel):
     version: int | None = None
+    """Version of Sinch's streaming protocol."""
     sample_rate: Annotated[int, Field(ge=1)] | None = None
+    """Sample rate of the streamed audio, in Hz."""
 
 
 class ConnectStream(Svaml):
     name: Literal["connectStream"] = "connectStream"
+    """The action's name."""
     destination: Destination
+    """The websocket server that receives the call's audio (`type` `websocket`)."""
     streaming_options: StreamingOptions | None = None
+    """How the audio is streamed."""
     max_duration: ConnectDuration | None = None
+    """Seconds the stream may last at most (1 to 14400)."""
     call_headers: list[CallHeader] | None = None
+    """Headers sent to the websocket server when it connects."""
 
 
 MENU_ACTION = r"^(menu\s*\(\s*[^()\s][^()]*\)|return(\s*\([^()]*\))?)$"
@@ -317,27 +390,44 @@ MENU_ACTION = r"^(menu\s*\(\s*[^()\s][^()]*\)|return(\s*\([^()]*\))?)$"
 class MenuOption(WireModel):
     # A string in Sinch's OpenAPI, a number in its own examples: both are taken.
     dtmf: Annotated[str, StringConstraints(pattern=r"^[0-9#*w]+$")] | Annotated[int, Field(ge=0)]
-    action: Annotated[str, StringConstraints(pattern=MENU_ACTION)]
+    """The key(s) that pick this option: a string of `0-9 # * w`, or a number."""
+    action: Annotated[str, StringConstraints(pattern=MENU_ACTION)] = Field(examples=["return(1)"])
+    """What the option does: `menu(<menu id>)` goes to that menu, `return` or `return(<value>)`
+    ends the menu and reports the value in a PIE callback."""
 
 
 class Menu(WireModel):
     id: Annotated[str, StringConstraints(min_length=1)]
+    """The menu's id; the first menu run is `main` (or `mainMenu` of the runMenu)."""
     main_prompt: Prompt | None = None
+    """Played when the menu starts: prompts as in playFiles, `;`-separated."""
     repeat_prompt: Prompt | None = None
+    """Played when the caller gave no valid input, before the menu repeats."""
     repeats: Count | None = None
+    """How many times the menu repeats without valid input."""
     max_digits: Count | None = None
+    """Digits read before the input is taken."""
     timeout_mills: Count | None = None
+    """Milliseconds to wait for input after the prompt."""
     max_timeout_mills: Count | None = None
+    """Milliseconds the caller has to finish a multi-digit input."""
     options: list[MenuOption] | None = None
+    """The choices the caller has."""
 
 
 class RunMenu(Svaml):
     name: Literal["runMenu"] = "runMenu"
+    """The action's name."""
     barge: bool | None = None
+    """The caller may answer while a prompt is still playing."""
     locale: Locale | None = None
+    """Locale of the prompts and of voice input (required with `enableVoice`)."""
     main_menu: str | None = None
+    """Id of the menu to start with (default `main`)."""
     enable_voice: bool | None = None
+    """Accept spoken input as well as DTMF."""
     menus: list[Menu] | None = None
+    """The menus, each with its prompts and options."""
 
     @model_validator(mode="after")
     def _voice_locale(self) -> Self:
@@ -348,10 +438,15 @@ class RunMenu(Svaml):
 
 class Park(Svaml):
     name: Literal["park"] = "park"
+    """The action's name."""
     locale: Locale | None = None
+    """Locale of the prompts."""
     intro_prompt: Prompt | None = None
+    """Played once when parking."""
     hold_prompt: Prompt | None = None
+    """Played in a loop while parked."""
     max_duration: ParkDuration | None = None
+    """Seconds the call stays parked at most (1 to 600)."""
 
 
 Action = Annotated[
@@ -389,7 +484,9 @@ class SvamlBody(WireModel):
     """
 
     instructions: list[Instruction] | None = None
+    """Instructions carried out in order before the action (e.g. say, playFiles)."""
     action: Action | None = None
+    """What the call does next (required when there are instructions)."""
 
     @model_validator(mode="after")
     def _action_with_instructions(self) -> Self:

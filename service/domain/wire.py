@@ -57,7 +57,10 @@ class JsonModel(BaseModel):
     """
 
     OMIT_NONE: ClassVar[bool] = False
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    # A field's docstring is its description in the published JSON Schemas (schemas/).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, use_attribute_docstrings=True
+    )
 
     def to_bytes(self) -> bytes:
         """Compact JSON by alias: these exact bytes are published, or signed and sent."""

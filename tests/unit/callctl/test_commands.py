@@ -12,6 +12,7 @@ from aiokafka import TopicPartition
 from callctl import call, dead_letters, kafka_io, main, results, send
 from callctl.send_args import TYPED_FLAGS
 from service.domain.commands import COMMAND_TYPES
+from service.domain.results import RETRY_RULE
 from tests.unit.callctl.fakes import FakeProducer, FakeTopics, Sent
 
 COMMANDS = "call-control.commands.v1"
@@ -132,11 +133,10 @@ def test_the_retry_rule_is_the_same_everywhere(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     page = " ".join(help_page(capsys, *argv).split())
-    assert "`retryable: true` means send the command again with a NEW commandId" in page
-    assert (
-        "Resending the same commandId does not retry: the service only replays the stored result"
-        in page
-    )
+    # word for word the results schema's and the docs' rule (tests/contract checks those)
+    assert f"Retrying: {RETRY_RULE}" in page
+    assert "resending the same `commandId` replays the stored result (`duplicate: true`)" in page
+    assert "With a different payload the same commandId is rejected" in page
     assert "send the same --command-id" not in page
 
 
