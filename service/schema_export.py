@@ -3,9 +3,6 @@
     uv run python -m service.schema_export            write schemas/*.json from the models
     uv run python -m service.schema_export --check    exit 1, naming each file that drifted
 
-Past 400 lines on purpose: a build tool, not service code; every topic's schema tweak sits next
-to the others so the generated files stay consistent.
-
 Everything is generated from the code, never edited by hand:
 
 - `call-control.commands.v1.schema.json`: the `Command` union as producers write it (camelCase
@@ -13,9 +10,12 @@ Everything is generated from the code, never edited by hand:
 - `call-control.results.v1.schema.json` and `call-control.snapshots.v1.schema.json`: `Result` and
   `Snapshot` as the service serializes them (every field is always written, `null` included, so
   every field is required);
-- `asyncapi.json`: the document FastStream builds from `create_app(settings)`. The commands
-  subscriber reads raw records (its handler takes a `KafkaMessage`), so FastStream can only
-  describe its payload as empty; the export puts the `Command` schema in its place.
+- `asyncapi.json`: the AsyncAPI 3.0 document of `create_app(settings)`, completed with these
+  schemas, message names, keys, headers, correlation and the reply relation by
+  `service.asyncapi_export` (its docstring says what and why).
+
+Field docstrings are the properties' descriptions (`use_attribute_docstrings`); each is written
+as one line per paragraph (`tidy_descriptions`).
 
 Three things the models know and pydantic does not write into a schema are added here (see
 `ContractSchema`): module-qualified definition names become readable ones (`SayCommand` for the
@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from pydantic.json_schema import CoreModeRef, DefsRef, GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -50,7 +50,7 @@ from service.domain.commands import COMMAND, Command
 from service.domain.events import CallEvent
 from service.domain.results import Result, Snapshot
 from service.domain.wire import format_timestamp
-from service.settings import KafkaSettings, Settings, SinchSettings, TopicSettings
+from service.settings import TopicSettings
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PREFIX = "urn:call-control:schema:"
@@ -217,172 +217,19 @@ def events_schema() -> dict[str, Any]:
     return _document(TOPICS.events, EVENTS_DESCRIPTION, schema)
 
 
-# --- AsyncAPI ----------------------------------------------------------------------------
-
-
-def export_settings() -> Settings:
-    """Default settings, built explicitly: the document must not depend on the environment."""
-    return Settings(
-        kafka=KafkaSettings(),
-        topics=TopicSettings(),
-        sinch=SinchSettings(
-            application_key="schema-export", application_secret=SecretStr("c2NoZW1hLWV4cG9ydA==")
-        ),
-    )
-
-
-def _relocate_refs(value: Any, old: str, new: str) -> Any:
-    """Rewrite `$ref`s (and discriminator mappings) from `old` prefix to `new`."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key == "$ref" and isinstance(item, str) and item.startswith(old):
-                out[key] = new + item.removeprefix(old)
-            elif key == "discriminator" and isinstance(item, dict):
-                # AsyncAPI's Schema Object takes the property name only (OpenAPI takes a map).
-                out[key] = item["propertyName"]
-            else:
-                out[key] = _relocate_refs(item, old, new)
-        return out
-    if isinstance(value, list):
-        return [_relocate_refs(item, old, new) for item in value]
-    return value
-
-
-def _with_command_payload(document: dict[str, Any], commands: dict[str, Any]) -> dict[str, Any]:
-    """Give the commands channel's messages the `Command` schema in place of an empty payload."""
-    components = document.setdefault("components", {})
-    schemas: dict[str, Any] = components.setdefault("schemas", {})
-    messages: dict[str, Any] = components.get("messages", {})
-    channel = next(
-        (
-            ch
-            for ch in document.get("channels", {}).values()
-            if ch.get("address") == TOPICS.commands
-        ),
-        None,
-    )
-    if channel is None:
-        raise RuntimeError(f"the AsyncAPI document has no channel for {TOPICS.commands}")
-    empty = "#/components/schemas/EmptyPayload"
-    replaced = False
-    for ref in channel.get("messages", {}).values():
-        message = messages[ref["$ref"].rsplit("/", 1)[-1]]
-        if message.get("payload") == {"$ref": empty}:
-            message["payload"] = {"$ref": "#/components/schemas/Command"}
-            replaced = True
-    if not replaced:
-        return document  # the app declares a payload of its own: keep it
-    definitions = {
-        key: value
-        for key, value in commands.items()
-        if key not in {"$schema", "$id", "$defs", "title", "description"}
-    }
-    additions = {**commands.get("$defs", {}), "Command": {**definitions, "title": "Command"}}
-    for name, schema in additions.items():
-        if name in schemas and schemas[name] != schema:
-            raise RuntimeError(f"AsyncAPI component schema {name!r} would be overwritten")
-        schemas[name] = _relocate_refs(schema, "#/$defs/", "#/components/schemas/")
-    if empty not in json.dumps(document):
-        schemas.pop("EmptyPayload", None)
-    return document
-
-
-def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
-    """The AsyncAPI document of `create_app(settings)`, with the commands payload filled in."""
-    from service.app import create_app  # the Kafka side; imported only when asked for
-
-    app = create_app(settings or export_settings())
-    document = app.schema.to_specification().to_jsonable()
-    if not isinstance(document, dict):
-        raise TypeError("FastStream returned an AsyncAPI document that is not an object")
-    document = _with_command_payload(json.loads(json.dumps(document)), commands_schema())
-    return _with_callback_endpoint(document)
-
-
-# The HTTP side of the events topic: FastStream describes Kafka only, so the callback endpoint
-# (docs/callbacks.md) is added here as an `http` server, channel and receive operation.
-CALLBACK_PAYLOAD: dict[str, Any] = {
-    "title": "SinchCallback",
-    "description": "A Sinch Calling API callback (ICE, ACE, PIE, DiCE, Notify) as Sinch sends it; "
-    "every field optional except `event` and `callid`. Signed: `Authorization: Application "
-    "{key}:{Base64(HMAC-SHA256(secret, POST, Content-MD5, Content-Type, x-timestamp, path))}`.",
-    "type": "object",
-    "required": ["event", "callid"],
-    "properties": {
-        "event": {
-            "type": "string",
-            "description": "The callback's type.",
-            "examples": ["ice", "ace", "pie", "dice", "notify"],
-        },
-        "callid": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 256,
-            "description": "The Sinch call id.",
-        },
-        "callResourceUrl": {
-            "type": "string",
-            "description": "ICE: the call's URL; its host is the call's regional host.",
-        },
-        "timestamp": {"type": "string", "description": "Sinch's time of the event."},
-        "version": {"type": "integer", "description": "Version of the callback format."},
-    },
-    "additionalProperties": True,
-}
-
-
-def _with_callback_endpoint(document: dict[str, Any]) -> dict[str, Any]:
-    callbacks = export_settings().callbacks
-    document["servers"]["callbacks"] = {
-        "host": f"localhost:{callbacks.port}",
-        "protocol": "http",
-        "description": "The callback endpoint Sinch posts to (CALLCTL_CALLBACKS__ENABLED=true).",
-    }
-    components = document.setdefault("components", {})
-    components.setdefault("schemas", {})["SinchCallback"] = CALLBACK_PAYLOAD
-    components.setdefault("messages", {})["sinch-callback:Message"] = {
-        "title": "sinch-callback:Message",
-        "contentType": "application/json",
-        "payload": {"$ref": "#/components/schemas/SinchCallback"},
-        "headers": {
-            "type": "object",
-            "required": ["Authorization", "x-timestamp"],
-            "properties": {
-                "Authorization": {
-                    "type": "string",
-                    "pattern": "^[Aa]pplication [^:]+:.+$",
-                    "description": "Sinch's signature: `Application {key}:{signature}`.",
-                },
-                "x-timestamp": {"type": "string", "description": "ISO-8601 UTC"},
-            },
-        },
-    }
-    document["channels"]["sinch-callbacks"] = {
-        "address": callbacks.path,
-        "description": "Sinch's callbacks over HTTP: each becomes one record on the events "
-        "channel, published and acknowledged before the HTTP answer. Answers: 200 with SVAML "
-        "(ICE, ACE, PIE) or empty (DiCE, Notify); 400 not a callback, 401 unsigned or stale, "
-        "413 too large, 503 Kafka did not acknowledge in time.",
-        "messages": {"Message": {"$ref": "#/components/messages/sinch-callback:Message"}},
-        "bindings": {"http": {"bindingVersion": "0.3.0"}},
-        "servers": [{"$ref": "#/servers/callbacks"}],
-    }
-    document["operations"]["sinch-callbacks"] = {
-        "action": "receive",
-        "channel": {"$ref": "#/channels/sinch-callbacks"},
-        "messages": [{"$ref": "#/channels/sinch-callbacks/messages/Message"}],
-        "bindings": {"http": {"bindingVersion": "0.3.0", "method": "POST"}},
-    }
-    return document
-
-
 # --- files -------------------------------------------------------------------------------
 
 
 def render(document: Any) -> str:
     """The one text form of a generated file."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """`service.asyncapi_export`'s document (imported late: it builds on this module)."""
+    from service.asyncapi_export import asyncapi_document as document
+
+    return document()
 
 
 GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {

@@ -116,16 +116,18 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
         topics.events,
         "/sinch/callbacks",  # the HTTP side of the events topic
     }
+    messages = document["components"]["messages"]
     payloads = {
-        name.split(":")[0]: message["payload"]
-        for name, message in document["components"]["messages"].items()
+        channel["address"]: messages[ref["$ref"].rsplit("/", 1)[-1]]["payload"]
+        for channel in document["channels"].values()
+        for ref in channel["messages"].values()
     }
-    assert payloads["commands"] == {"$ref": "#/components/schemas/Command"}
-    assert payloads["results"] == {"$ref": "#/components/schemas/Result"}
-    assert payloads["snapshots"] == {"$ref": "#/components/schemas/Snapshot"}
-    assert payloads["events"] == {"$ref": "#/components/schemas/CallEvent"}
-    assert payloads["sinch-callback"] == {"$ref": "#/components/schemas/SinchCallback"}
-    assert document["operations"]["sinch-callbacks"]["action"] == "receive"
+    assert payloads[topics.commands] == {"$ref": "#/components/schemas/Command"}
+    assert payloads[topics.results] == {"$ref": "#/components/schemas/Result"}
+    assert payloads[topics.snapshots] == {"$ref": "#/components/schemas/Snapshot"}
+    assert payloads[topics.events] == {"$ref": "#/components/schemas/CallEvent"}
+    assert payloads["/sinch/callbacks"] == {"$ref": "#/components/schemas/SinchCallback"}
+    assert document["operations"]["receiveSinchCallback"]["action"] == "receive"
     assert "EmptyPayload" not in document["components"]["schemas"]
     assert "#/$defs/" not in GENERATED["schemas/asyncapi.json"]
 
@@ -151,3 +153,81 @@ def test_check_names_each_drifted_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert "drift: schemas/asyncapi.json" in err
     assert f"schemas/{schema_export.TOPICS.results}.schema.json" not in err
     assert schema_export.REGENERATE in err
+
+
+ASYNCAPI = json.loads(GENERATED["schemas/asyncapi.json"])
+
+
+def test_asyncapi_messages_have_names_of_their_own_not_faststreams() -> None:
+    messages = ASYNCAPI["components"]["messages"]
+    assert sorted(messages) == [
+        "CallEvent",
+        "Command",
+        "DeadLetter",
+        "Result",
+        "SinchCallback",
+        "Snapshot",
+    ]
+    for name, message in messages.items():
+        assert message["name"] == name
+        assert message["title"] and message["summary"] and ":" not in message["title"]
+
+
+def test_asyncapi_correlates_on_the_command_id_and_replies_with_the_result() -> None:
+    messages = ASYNCAPI["components"]["messages"]
+    for name in ("Command", "Result", "Snapshot"):
+        assert messages[name]["correlationId"]["location"] == "$message.payload#/commandId"
+    assert "correlation_id" not in json.dumps(
+        [m.get("correlationId") for m in messages.values()]
+    ), "no correlation on FastStream's random per-message id"
+    receive = ASYNCAPI["operations"]["receiveCommand"]
+    assert receive["action"] == "receive"
+    assert receive["reply"] == {
+        "channel": {"$ref": "#/channels/results"},
+        "messages": [{"$ref": "#/channels/results/messages/Result"}],
+    }
+
+
+def test_asyncapi_names_the_key_and_the_headers_the_code_uses() -> None:
+    from service.asyncapi_export import dead_letter_header_names
+    from service.ops.tracing import TRACE_HEADERS
+
+    messages = ASYNCAPI["components"]["messages"]
+    for name, message in messages.items():
+        if name != "SinchCallback":
+            assert "callId" in message["bindings"]["kafka"]["key"]["description"] or (
+                name == "DeadLetter"
+            )
+    headers = {name: set(m["headers"]["properties"]) for name, m in messages.items()}
+    assert headers["Command"] == set(TRACE_HEADERS) == {"traceparent", "tracestate"}
+    assert {"content-type", *TRACE_HEADERS} <= headers["Result"] == headers["Snapshot"]
+    assert set(dead_letter_header_names()) == {
+        "content-type",
+        "error.code",
+        "error.message",
+        "source.topic",
+        "source.partition",
+        "source.offset",
+    }
+    assert set(dead_letter_header_names()) | set(TRACE_HEADERS) <= headers["DeadLetter"]
+    assert messages["DeadLetter"]["headers"]["required"] == dead_letter_header_names()
+    snapshots = ASYNCAPI["channels"]["snapshots"]["bindings"]["kafka"]
+    assert snapshots["topicConfiguration"] == {"cleanup.policy": ["compact"]}
+
+
+def test_asyncapi_payloads_are_the_topic_schemas() -> None:
+    """The document's schemas are the topic files' schemas, `$defs` moved to components."""
+    schemas = ASYNCAPI["components"]["schemas"]
+    results = json.loads(GENERATED[f"schemas/{schema_export.TOPICS.results}.schema.json"])
+    relocated = json.loads(
+        json.dumps(results["$defs"]).replace("#/$defs/", "#/components/schemas/")
+    )
+    for name, schema in relocated.items():
+        assert schemas[name] == schema, name
+    assert schemas["Result"]["properties"]["duplicate"] == results["properties"]["duplicate"]
+
+
+def test_asyncapi_version_is_the_package_version() -> None:
+    from service.version import __version__
+
+    assert ASYNCAPI["info"]["version"] == __version__ != "0.0.0+unknown"

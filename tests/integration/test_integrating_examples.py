@@ -25,6 +25,7 @@ from testkit.processes import SimulatorProcess
 from testkit.service import running_service
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs/examples/python"
+ASYNCAPI = json.loads((EXAMPLES.parents[2] / "schemas/asyncapi.json").read_text(encoding="utf-8"))
 
 
 def load(name: str) -> ModuleType:
@@ -70,6 +71,19 @@ async def test_python_snippets_send_a_command_and_find_its_result(
         await reader.stop()
     assert record.key == call_id.encode()
     assert dict(record.headers)["traceparent"] == traceparent.encode()
+    # the result's headers are those the AsyncAPI document names, trace context carried on
+    reader = AIOKafkaConsumer(
+        settings.topics.results, bootstrap_servers=kafka, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    try:
+        [answer] = (await reader.getmany(timeout_ms=10_000)).popitem()[1]
+    finally:
+        await reader.stop()
+    documented = ASYNCAPI["components"]["messages"]["Result"]["headers"]
+    names = {name for name, _ in answer.headers}
+    assert set(documented["required"]) <= names <= set(documented["properties"]), names
+    assert dict(answer.headers)["traceparent"] == traceparent.encode()  # tracing off: unchanged
     assert consume.next_step({"outcome": "failed", "error": {"retryable": True}}) == (
         "send again with a new commandId"
     )
