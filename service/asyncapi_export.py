@@ -373,7 +373,8 @@ def asyncapi_document(settings: Settings | None = None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise TypeError("FastStream returned an AsyncAPI document that is not an object")
     document = _with_contract(json.loads(json.dumps(document)), settings)
-    return tidy_descriptions(_with_callback_endpoint(document, settings))
+    tidy: dict[str, Any] = tidy_descriptions(_with_callback_endpoint(document, settings))
+    return tidy
 
 
 # The HTTP side of the events topic: FastStream describes Kafka only, so the callback endpoint
