@@ -94,6 +94,7 @@ async def test_python_snippets_send_a_command_and_find_its_result(
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_EXAMPLES = Path(os.environ.get("CALLCTL_LOCAL_DIR") or REPO / ".local") / "examples"
 PREPARE = "make examples (deploy/examples.sh)"
+JAVA_SOURCES = ("Produce.java", "Consume.java")
 
 
 def _toolchain(*names: str) -> None:
@@ -129,11 +130,12 @@ async def _programs(language: str, tmp_path: Path) -> tuple[list[str], list[str]
     """argv prefixes of the language's producer and consumer, and the directory to run in."""
     here = REPO / "docs/examples" / language
     if language == "java":
-        _toolchain("java")
+        _toolchain("java", "javac")
         classpath = _prepared(LOCAL_EXAMPLES / "java.classpath").read_text().strip()
-        # Java 11+ runs a single source file as it is: the doc's files, no build step.
-        java = ["java", "-cp", classpath]
-        return [*java, "Produce.java"], [*java, "Consume.java"], here
+        # Compiled once from the doc's files (`java Produce.java` would compile at every run).
+        await _run(["javac", "-cp", classpath, "-d", str(tmp_path), *JAVA_SOURCES], here)
+        java = ["java", "-cp", f"{tmp_path}{os.pathsep}{classpath}"]
+        return [*java, "Produce"], [*java, "Consume"], here
     if language == "go":
         _toolchain("go")
         # Built from the files as they are now (the module cache holds their dependencies).
