@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from callctl.common import RETRY_RULE as CLI_RETRY_RULE
 from service import schema_export
@@ -69,3 +70,16 @@ def test_the_retry_rule_reads_the_same_everywhere() -> None:
     for page in RULE_PAGES:
         text = flat((schema_export.REPO_ROOT / page).read_text(encoding="utf-8"))
         assert RETRY_RULE in text, f"{page} does not state the retry rule as the schema does"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in DOCUMENTS if p.endswith(".schema.json")))
+def test_every_property_example_is_valid_for_its_property(path: str) -> None:
+    document = load(path)
+    checked = 0
+    for where, schema in properties(document, "#"):
+        for example in schema.get("examples", []):
+            validator = Draft202012Validator({"$defs": document.get("$defs", {}), **schema})
+            errors = [error.message for error in validator.iter_errors(example)]
+            assert not errors, f"{path} {where}: example {example!r}: {errors}"
+            checked += 1
+    assert checked, f"{path}: no property examples"
