@@ -82,7 +82,7 @@ asyncapi-check: examples ## validate schemas/asyncapi.json with AsyncAPI's own p
 unit: examples ## tests that need nothing running
 	"$(UV)" run --frozen pytest tests --ignore=tests/integration -q
 
-integration: services ## tests against the real broker, Redis and the simulator
+integration: services examples ## tests against the real broker, Redis and the simulator
 	"$(UV)" run --frozen pytest tests/integration -q
 
 toxiproxy: ## build the pinned Toxiproxy server for the fault tests (go install, once)
