@@ -38,8 +38,9 @@ _CALL_RESOURCE_URL = re.compile(rf"https://(?P<host>{SINCH_CALLING_HOST})(?P<pat
 class BaseCommand(WireModel):
     command_id: CommandId = Field(examples=["ivr-svc:booking-1234:hangup:1"])
     """The idempotency key: one id per intended action, e.g.
-    `<your service>:<your entity>:<action>:<attempt>`. The same id again replays the stored result and makes no request; a
-    new action, or a new try after a `retryable` failure, needs a new id."""
+    `<your service>:<your entity>:<action>:<attempt>`. The same id again replays the stored
+    result and makes no request; a new action, or a new try after a `retryable` failure, needs
+    a new id."""
     call_id: CallId = Field(examples=["4398599d1ba84ef3bde0a82dfb61abed"])
     """The Sinch call id; equal to the record key (the key keeps a call's commands in order)."""
     issued_at: Timestamp | None = None
