@@ -52,7 +52,8 @@ async def run(
         sent = await producer.send_and_wait(topics.commands, prepared.value, key=prepared.key)
         receipt: dict[str, Any] = {
             "commandId": command.command_id,
-            "callId": command.call_id,
+            "callId": command.about_call(),
+            "conferenceId": command.about_conference(),
             "type": command.type,
             "topic": topics.commands,
             "partition": sent.partition,

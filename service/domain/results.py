@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     CALL_NOT_FOUND = "call_not_found"
+    CONFERENCE_NOT_FOUND = "conference_not_found"
     CALL_ENDED = "call_ended"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
@@ -57,7 +58,7 @@ class ErrorInfo(JsonModel):
 
 
 class RequestEcho(JsonModel):
-    method: Literal["GET", "PATCH"]
+    method: Literal["GET", "PATCH", "POST", "DELETE"]
     path: str
     body: Any = None
 
@@ -84,8 +85,14 @@ class Result(JsonModel):
     )
     call_id: str | None = Field(
         max_length=MAX_ECHOED_ID_CHARS,
-        description="The command's callId; else the record key when it is a well-formed call "
-        "id; else null. " + _ECHO_RULE,
+        description="The command's callId (a conference command's participant); for a "
+        "`callout`, the callId of the call it placed (null until Sinch answered with one); else "
+        "the record key when it is a well-formed call id; else null. " + _ECHO_RULE,
+    )
+    conference_id: str | None = Field(
+        default=None,
+        description="The conference a conference command names, or a conferenceCallout joins; "
+        "else null.",
     )
     type: str | None
     outcome: Outcome
@@ -94,7 +101,8 @@ class Result(JsonModel):
     http_status: int | None = None
     error: ErrorInfo | None = None
     # On success, something to know: "call_already_ended" (a retried hangup met "call not
-    # found" after an earlier attempt that may have hung the call up).
+    # found" after an earlier attempt that may have hung the call up), "already_removed" (the
+    # same for a kick).
     note: str | None = None
     request: RequestEcho | None = None
     received_at: Timestamp
@@ -143,6 +151,27 @@ class Snapshot(JsonModel):
     observed_at: Timestamp
     command_id: str | None
     call: CallState
+
+
+class Participant(JsonModel):
+    """One conference participant as Sinch reports it (OAS `ConferenceParticipant`)."""
+
+    cli: str | None = Field(default=None, description="The participant's number, or the CLI.")
+    id: str | None = Field(default=None, description="The callId of the participant's call leg.")
+    duration: int | None = Field(default=None, description="Seconds in the conference.")
+    muted: bool | None = Field(default=None, description="Muted by a muteParticipant.")
+    onhold: bool | None = Field(default=None, description="On hold by a holdParticipant.")
+
+
+class ConferenceSnapshot(JsonModel):
+    """The latest participants of a conference, on the conferences topic (key conferenceId)."""
+
+    conference_id: str = Field(description="The conference; also the record key.")
+    observed_at: Timestamp = Field(description="When the service read it (or removed it all).")
+    command_id: str | None = Field(description="The command after which it was read.")
+    participants: list[Participant] = Field(
+        description="Every participant; empty once Sinch no longer knows the conference."
+    )
 
 
 # Numbers that JSON readers everywhere (doubles) take without loss.
@@ -264,6 +293,44 @@ def normalize_call(payload: Any) -> CallState:
         user_rate=_money(payload.get("userRate")),
         debit=_money(payload.get("debit")),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    return None
+
+
+def normalize_participants(payload: Any) -> list[Participant] | None:
+    """Sinch's conference GET body as participants; None when it is not that shape at all (so
+    a spoiled read never replaces a good snapshot). Never raises."""
+    if not isinstance(payload, dict):
+        return None
+    items = payload.get("participants", [])
+    if not isinstance(items, list):
+        return None
+    return [
+        Participant(
+            cli=_text(item.get("cli")),
+            id=_text(item.get("id")),
+            duration=_int(item.get("duration")),
+            muted=_flag(item.get("muted")),
+            onhold=_flag(item.get("onhold")),
+        )
+        for item in items
+        if isinstance(item, dict)
+    ]
+
+
+def callout_call_id(payload: Any) -> str | None:
+    """The `callId` of Sinch's callout answer (OAS `CalloutResponse`), when it is a text."""
+    value = payload.get("callId") if isinstance(payload, dict) else None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        text = _text(value)
+        return text[:MAX_ECHOED_ID_CHARS] if text else None
+    return None
 
 
 def known_state(call: CallState | None) -> CallState | None:

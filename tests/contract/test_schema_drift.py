@@ -38,6 +38,7 @@ def test_one_schema_per_topic_plus_asyncapi() -> None:
             f"schemas/{topics.results}.schema.json",
             f"schemas/{topics.snapshots}.schema.json",
             f"schemas/{topics.events}.schema.json",
+            f"schemas/{topics.conferences}.schema.json",
             "schemas/asyncapi.json",
         ]
     )
@@ -88,6 +89,14 @@ def test_commands_schema_is_camel_case_and_closed() -> None:
         "stopRecording",
         "svaml",
         "getCallInfo",
+        "callout",
+        "getConferenceInfo",
+        "kickAllParticipants",
+        "muteParticipant",
+        "unmuteParticipant",
+        "holdParticipant",
+        "resumeParticipant",
+        "kickParticipant",
     }
 
 
@@ -114,6 +123,7 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
         topics.snapshots,
         topics.dead_letter,
         topics.events,
+        topics.conferences,
         "/sinch/callbacks",  # the HTTP side of the events topic
     }
     payloads = {
@@ -124,6 +134,7 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
     assert payloads["results"] == {"$ref": "#/components/schemas/Result"}
     assert payloads["snapshots"] == {"$ref": "#/components/schemas/Snapshot"}
     assert payloads["events"] == {"$ref": "#/components/schemas/CallEvent"}
+    assert payloads["conferences"] == {"$ref": "#/components/schemas/ConferenceSnapshot"}
     assert payloads["sinch-callback"] == {"$ref": "#/components/schemas/SinchCallback"}
     assert document["operations"]["sinch-callbacks"]["action"] == "receive"
     assert "EmptyPayload" not in document["components"]["schemas"]
