@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from simulator.api import INBOUND, SIMULATOR
 from simulator.auth import decode_secret, signature
 from simulator.calls import CALL_ID_PATTERN, Call
+from simulator.conferences import Callout
 from simulator.state import Simulator
 from simulator.svaml_rules import JsonObject, Svaml
 
@@ -79,6 +80,8 @@ class InboundCall:
     callback_url: str
     region: str | None
     phase: Phase = "ringing"
+    # A callout's call sends DiCE only when its request asked for it (enableDice).
+    dice: bool = True
     connected_to: JsonObject | None = None
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -174,6 +177,31 @@ class Inbound:
         inbound.call.end(reason, time.monotonic())
         await self._disconnected(inbound)
 
+    def placed(self, call: Call, callout: Callout) -> None:
+        """A callout's call: the callee answers at once; with a callback URL configured, ACE
+        is sent when the callout asked for it (its answer steers the call) and DiCE at its
+        end. A custom callout's inline `ace` SVAML is applied without a callback."""
+        url = self._sim.settings.callback_url
+        if url is None:
+            return
+        inbound = InboundCall(call, url, None, "connected", dice=callout.enabled("dice"))
+        self._calls[call.call_id] = inbound
+        inline_ace = callout.details.get("ace") if callout.method == "customCallout" else None
+        if isinstance(inline_ace, str) and inline_ace.lstrip().startswith("{"):
+            self._spawn(self._follow(inbound, json.loads(inline_ace), "ace"))
+        elif callout.enabled("ace"):
+            self._spawn(self._answered(inbound))
+
+    def ended(self, call: Call) -> None:
+        """The call ended by the Calling API (a kick): DiCE, when the call sends it."""
+        inbound = self._calls.get(call.call_id)
+        if inbound is not None and inbound.phase != "ended":
+            self._spawn(self._disconnected(inbound))
+
+    async def _answered(self, inbound: InboundCall) -> None:
+        answer = await self._send(inbound, self._common(inbound, "ace"))
+        await self._follow(inbound, answer, "ace")
+
     def after_update(self, call: Call, svaml: Svaml) -> None:
         """A Calling API PATCH applied to an inbound call: its effect on the story."""
         inbound = self._calls.get(call.call_id)
@@ -198,6 +226,10 @@ class Inbound:
         elif name in CONNECT_ACTIONS:
             inbound.phase, call.parked = "connected", False
             inbound.connected_to = action
+            conference = action.get("conferenceId") if isinstance(action, dict) else None
+            if name == "connectConf" and isinstance(conference, str):
+                cli = call.from_.get("endpoint", "")
+                self._sim.conferences.join(conference, call, str(cli))
             call.result = "ANSWERED"
             ace_answer = await self._send(inbound, self._common(inbound, "ace"))
             await self._follow(inbound, ace_answer, "ace")
@@ -219,6 +251,8 @@ class Inbound:
         if inbound.phase == "ended":
             return
         inbound.phase = "ended"
+        if not inbound.dice:
+            return
         call = inbound.call
         duration = call.duration(time.monotonic())
         dice = {
