@@ -180,7 +180,7 @@ class CommandHandler:
             source=self._source(record),
             metadata=command.metadata if command else None,
         )
-        return _answer(record, result, result.to_bytes(), key=_key(record, command))
+        return _answer(record, result, result.to_bytes(), key=_key(record, result, command))
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -306,7 +306,7 @@ class CommandHandler:
             run.record,
             result,
             result_bytes or result.to_bytes(),
-            key=_key(run.record, command),
+            key=_key(run.record, result, command),
             snapshot=snapshot.to_bytes() if snapshot is not None else None,
             snapshot_key=snapshot.call_id.encode() if snapshot is not None else None,
             conference=conference.to_bytes() if conference is not None else None,
@@ -373,13 +373,16 @@ class CommandHandler:
         )
 
 
-def _key(record: Record, command: Command | None) -> bytes | None:
-    """The key of a command's result: the key it was ordered by (its callId or conferenceId;
-    a callout's record key, whatever it is), so the sender finds it on that partition."""
-    if command is None or isinstance(command, Callout):
+def _key(record: Record, result: Result, command: Command | None) -> bytes | None:
+    """The key of a result: the key its command was ordered by (its callId or conferenceId; a
+    callout's record key, whatever it is, none included), so the sender finds it on that
+    partition. A record that is no command: the callId it named, else its key as it came."""
+    if isinstance(command, Callout):
         return record.key
-    expected = command.record_key()
-    return expected.encode() if expected is not None else record.key
+    expected = command.record_key() if command is not None else None
+    if expected is not None:
+        return expected.encode()
+    return result.call_id.encode() if result.call_id else record.key
 
 
 def _answer(
@@ -387,7 +390,7 @@ def _answer(
     result: Result,
     result_bytes: bytes,
     *,
-    key: bytes | None = None,
+    key: bytes | None,
     snapshot: bytes | None = None,
     snapshot_key: bytes | None = None,
     conference: bytes | None = None,
@@ -397,7 +400,7 @@ def _answer(
 ) -> Answer:
     return Answer(
         result=result_bytes,
-        key=key if key is not None else _result_key(record, result),
+        key=key,
         outcome=result.outcome.value,
         kind=result.type,
         duplicate=result.duplicate,
@@ -419,11 +422,6 @@ def _answer(
         },
         published=published,
     )
-
-
-def _result_key(record: Record, result: Result) -> bytes | None:
-    """A record that is no command: keyed by the callId it named, else as it came."""
-    return result.call_id.encode() if result.call_id else record.key
 
 
 def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:
