@@ -93,7 +93,7 @@ def describe_receipt(receipt: Mapping[str, Any]) -> str:
     return key_values(
         [
             ("commandId", receipt["commandId"]),
-            ("callId", receipt["callId"]),
+            ("callId", receipt["callId"] if receipt.get("callId") is not None else ...),
             (
                 "conferenceId",
                 receipt["conferenceId"] if receipt.get("conferenceId") is not None else ...,
