@@ -6,12 +6,14 @@ resumed and kicked shows each step in the conference snapshot (issue 13)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
-from service.settings import Settings
+from service.kafka.topics import ensure_topics
+from service.settings import CallbackSettings, Settings
 from testkit.kafka import KafkaClient
-from testkit.processes import SimulatorProcess
-from testkit.service import running_service
+from testkit.processes import SimulatorProcess, free_port
+from testkit.service import running_service, service_settings
 
 CALLOUTS = "/calling/v1/callouts"
 
@@ -207,3 +209,40 @@ async def test_a_conference_command_for_an_unknown_conference_fails_without_retr
     assert failed["error"]["sinchErrorCode"] == 40400
     refused = results[mismatched["commandId"]]
     assert refused["outcome"] == "rejected" and refused["error"]["code"] == "key_mismatch"
+
+
+async def test_a_callouts_ace_and_dice_arrive_on_the_events_topic(
+    kafka: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/sinch/callbacks"
+    sim = SimulatorProcess(tmp_path, "--no-auto-create-calls", "--callback-url", url)
+    sim.start()
+    try:
+        settings = service_settings(kafka, sim.url, tmp_path)
+        callbacks = CallbackSettings(enabled=True, host="127.0.0.1", port=port)
+        settings = settings.model_copy(update={"callbacks": callbacks})
+        assert f"{settings.callbacks.port}{settings.callbacks.path}" in url
+        await ensure_topics(settings.kafka, settings.topics)
+        placed = tts("+46700000050")
+        placed["callout"]["ttsCallout"].update(enableAce=True, enableDice=True)
+        async with KafkaClient(kafka, settings.topics) as client, running_service(settings):
+            await client.send(placed, key="+46700000050")
+            result = (await client.results_for([placed["commandId"]]))[placed["commandId"]]
+            call_id = result["callId"]
+            assert result["outcome"] == "succeeded" and call_id
+
+            def types() -> list[str]:
+                return [
+                    r.json()["eventType"]
+                    for r in client.on(settings.topics.events)
+                    if r.key == call_id.encode()
+                ]
+
+            await client.collect(lambda _: types() == ["ace"])
+            hangup = {"commandId": new_id("hangup"), "callId": call_id, "type": "hangup"}
+            await client.send(hangup)
+            await client.results_for([hangup["commandId"]])
+            await client.collect(lambda _: types() == ["ace", "dice"])
+    finally:
+        await sim.close()
