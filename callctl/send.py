@@ -53,12 +53,13 @@ async def run(
         receipt: dict[str, Any] = {
             "commandId": command.command_id,
             "callId": command.about_call(),
-            "conferenceId": command.about_conference(),
             "type": command.type,
             "topic": topics.commands,
             "partition": sent.partition,
             "offset": sent.offset,
         }
+        if command.about_conference() is not None:
+            receipt["conferenceId"] = command.about_conference()
         if not as_json:
             print(output.describe_receipt(receipt), file=out, flush=True)
         if args.verbose:
