@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from simulator import admin, api, conference_api, inbound
+from simulator import admin, api, conference_api, inbound_admin
 from simulator.api import SIMULATOR
 from simulator.settings import Settings
 from simulator.state import Simulator
@@ -28,7 +28,7 @@ def create_app(
     app.router.add_route("*", LEG_PATH, api.handle_leg)
     conference_api.install(app)
     app.router.add_routes(admin.routes())
-    inbound.install(app)
+    inbound_admin.install(app)
     app.router.add_route("*", "/{tail:.*}", api.not_found)
     return app
 

@@ -17,7 +17,7 @@ in-flight place back) and binds the command's ids to the log context.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -47,6 +47,7 @@ from service.domain.results import (
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
 from service.flow.executor import Execution, Executor
+from service.flow.replies import reply, reply_key
 from service.idempotency.leases import Leases
 from service.idempotency.store import Claim, ClaimKind, fingerprint
 from service.ops.tracing import CommandTrace, Tracing
@@ -180,7 +181,7 @@ class CommandHandler:
             source=self._source(record),
             metadata=command.metadata if command else None,
         )
-        return _answer(record, result, result.to_bytes(), key=_key(record, result, command))
+        return reply(record, result, result.to_bytes(), key=reply_key(record, result, command))
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -302,11 +303,11 @@ class CommandHandler:
             "callctl.duplicate": result.duplicate,
             "error.type": result.error.code.value if result.error else None,
         }
-        return _answer(
+        return reply(
             run.record,
             result,
             result_bytes or result.to_bytes(),
-            key=_key(run.record, result, command),
+            key=reply_key(run.record, result, command),
             snapshot=snapshot.to_bytes() if snapshot is not None else None,
             snapshot_key=snapshot.call_id.encode() if snapshot is not None else None,
             conference=conference.to_bytes() if conference is not None else None,
@@ -371,57 +372,6 @@ class CommandHandler:
                 "source": self._source(run.record),
             }
         )
-
-
-def _key(record: Record, result: Result, command: Command | None) -> bytes | None:
-    """The key of a result: the key its command was ordered by (its callId or conferenceId; a
-    callout's record key, whatever it is, none included), so the sender finds it on that
-    partition. A record that is no command: the callId it named, else its key as it came."""
-    if isinstance(command, Callout):
-        return record.key
-    expected = command.record_key() if command is not None else None
-    if expected is not None:
-        return expected.encode()
-    return result.call_id.encode() if result.call_id else record.key
-
-
-def _answer(
-    record: Record,
-    result: Result,
-    result_bytes: bytes,
-    *,
-    key: bytes | None,
-    snapshot: bytes | None = None,
-    snapshot_key: bytes | None = None,
-    conference: bytes | None = None,
-    dead_letter: DeadLetter | None = None,
-    headers: Mapping[str, str] | None = None,
-    published: Callable[[], None] | None = None,
-) -> Answer:
-    return Answer(
-        result=result_bytes,
-        key=key,
-        outcome=result.outcome.value,
-        kind=result.type,
-        duplicate=result.duplicate,
-        snapshot=snapshot,
-        snapshot_key=snapshot_key,
-        conference=conference,
-        dead_letter=dead_letter,
-        headers=headers or {},
-        summary={
-            "command_id": result.command_id,
-            "call_id": result.call_id,
-            "conference_id": result.conference_id,
-            "error": result.error.code.value if result.error else None,
-            "error_message": result.error.message if result.error else None,
-            "sinch_reference": result.error.sinch_reference if result.error else None,
-            "attempts": result.attempts,
-            "http_status": result.http_status,
-            "duration_ms": result.duration_ms,
-        },
-        published=published,
-    )
 
 
 def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:
