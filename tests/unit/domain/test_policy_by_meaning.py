@@ -155,3 +155,28 @@ def test_a_conference_path_answering_resource_not_found_is_a_wrong_path() -> Non
         resource="conference",
     )
     assert decision.code is ErrorCode.UPSTREAM_ERROR
+
+
+def test_recording_credentials_in_inline_svaml_are_sent_but_never_echoed() -> None:
+    ace = (
+        '{"instructions":[{"name":"startRecording","options":{"destinationUrl":"s3://b/k",'
+        '"credentials":"AKIA:very-secret"}}],"action":{"name":"continue"}}'
+    )
+    custom = command(
+        {
+            "commandId": "c-3",
+            "type": "callout",
+            "callout": {
+                "method": "customCallout",
+                "customCallout": {
+                    "destination": {"type": "number", "endpoint": "+46700000010"},
+                    "ace": ace,
+                },
+            },
+        }
+    )
+    request = plan(custom)
+    assert b"very-secret" in request.body  # Sinch needs it
+    assert "very-secret" not in str(request.echo())
+    assert "very-secret" not in str(custom.redacted())
+    assert '"credentials":"***"' in request.echo()["body"]["customCallout"]["ace"]
