@@ -60,7 +60,7 @@ def build_app(args: argparse.Namespace) -> tuple[FastStream, Any]:
             result.update(outcome="rejected", error=decoded.code.value)
         else:
             request = plan(decoded)
-            result.update(commandId=decoded.command_id, callId=decoded.call_id)
+            result.update(commandId=decoded.command_id, callId=decoded.about_call())
             try:
                 response = await sinch.send(
                     SinchRequest(request.method, request.path, request.body, request.region)

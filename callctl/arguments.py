@@ -16,6 +16,7 @@ configuration (the service's own variables; only these are read):
   CALLCTL_TOPICS__RESULTS            default call-control.results.v1
   CALLCTL_TOPICS__SNAPSHOTS          default call-control.snapshots.v1
   CALLCTL_TOPICS__DEAD_LETTER        default call-control.dead-letter.v1
+  CALLCTL_TOPICS__CONFERENCES        default call-control.conferences.v1
   CALLCTL_MAX_COMMAND_BYTES          default 65536 (commands above it are refused)
 """
 

@@ -38,22 +38,31 @@ def add_parser(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     json_alias(call)
 
 
-async def run(args: argparse.Namespace, settings: CliSettings, out: TextIO) -> int:
-    topic = settings.topics.snapshots
-    wanted = args.call_id.encode()
+async def latest_snapshot(
+    settings: CliSettings, topic: str, variable: str, field: str, wanted_id: str
+) -> dict[str, Any] | None:
+    """The latest record of `wanted_id` on a compacted topic keyed by it (`field` in the
+    value names it too), reading only its partition, to the end."""
+    wanted = wanted_id.encode()
     latest: dict[str, Any] | None = None
-    async with open_reader(settings.kafka, topic, VARIABLE, key=wanted) as (reader, tps):
+    async with open_reader(settings.kafka, topic, variable, key=wanted) as (reader, tps):
         progress = Progress(reading(tps, wanted))
         async for record in records(reader, tps, "beginning", to_end=True, progress=progress):
             if record.key != wanted:
                 continue
-            if record.value is None:  # a tombstone: the call's snapshot was deleted
+            if record.value is None:  # a tombstone: the snapshot was deleted
                 latest = None
                 continue
             snapshot = json_value(record)
-            if snapshot is not None and snapshot.get("callId") == args.call_id:
+            if snapshot is not None and snapshot.get(field) == wanted_id:
                 latest = snapshot  # one partition: later offsets are newer
                 progress.matches += 1
+    return latest
+
+
+async def run(args: argparse.Namespace, settings: CliSettings, out: TextIO) -> int:
+    topic = settings.topics.snapshots
+    latest = await latest_snapshot(settings, topic, VARIABLE, "callId", args.call_id)
     if latest is None:
         raise CliError(f"no snapshot for call {args.call_id} on {topic}", EXIT_NOT_OK)
     if args.output == "json":

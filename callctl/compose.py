@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callctl.common import EXIT_USAGE, CliError
-from service.domain.commands import COMMAND_TYPES, Command
+from service.domain.commands import COMMAND_TYPES, CONFERENCE_TYPES, Callout, Command
 from service.domain.decode import Rejection, decode_command
 from service.domain.wire import format_timestamp
 
@@ -21,7 +21,7 @@ class Prepared:
     """A validated command and the exact record that will be produced."""
 
     command: Command
-    key: bytes
+    key: bytes | None
     value: bytes
 
 
@@ -97,6 +97,7 @@ CONVENIENCE_FIELDS = {
     "max_duration": "maxDuration",
     "intro_prompt": "introPrompt",
     "hold_prompt": "holdPrompt",
+    "moh": "moh",
 }
 
 
@@ -114,6 +115,8 @@ def build_command(args: argparse.Namespace, *, now: datetime | None = None) -> d
         command["type"] = args.type
     if _flag(args, "call_id") is not None:
         command["callId"] = args.call_id
+    if _flag(args, "conference_id") is not None:
+        command["conferenceId"] = args.conference_id
     if _flag(args, "command_id") is not None:
         command["commandId"] = args.command_id
     command.setdefault("commandId", new_command_id())
@@ -134,24 +137,44 @@ def build_command(args: argparse.Namespace, *, now: datetime | None = None) -> d
         command["ids"] = split_ids(args.ids)
     if _flag(args, "svaml") is not None:
         command["svaml"] = json_object(args.svaml, "--svaml")
+    if _flag(args, "callout") is not None:
+        command["callout"] = json_object(args.callout, "--callout")
     for assignment in _flag(args, "field") or []:
         _set_field(command, assignment)
     return command
 
 
-def validate(command: dict[str, Any], *, max_bytes: int) -> Prepared:
+def callout_destination(command: dict[str, Any]) -> str | None:
+    """A callout's destination endpoint: the key the contract recommends for callouts."""
+    body = command.get("callout")
+    if not isinstance(body, dict):
+        return None
+    inner = body.get(body.get("method")) if isinstance(body.get("method"), str) else None
+    destination = inner.get("destination") if isinstance(inner, dict) else None
+    endpoint = destination.get("endpoint") if isinstance(destination, dict) else None
+    return endpoint if isinstance(endpoint, str) and endpoint else None
+
+
+def validate(command: dict[str, Any], *, max_bytes: int, key: str | None = None) -> Prepared:
     """The service's own reading of the record (`decode_command`), so that what it would reject
-    is never produced. The error names the field and never echoes a value."""
+    is never produced. The error names the field and never echoes a value. The record key is
+    the command's callId or conferenceId; a callout's is `key`, else its destination."""
     value = json.dumps(command, separators=(",", ":"), ensure_ascii=False).encode()
-    call_id = command.get("callId")
-    key = call_id.encode() if isinstance(call_id, str) else None
-    decoded = decode_command(key, value, max_bytes=max_bytes)
+    named = command.get("callId") if command.get("type") not in CONFERENCE_TYPES else None
+    named = named or command.get("conferenceId")
+    if command.get("type") == "callout":
+        named = key or callout_destination(command)
+    record_key = named.encode() if isinstance(named, str) and named else None
+    decoded = decode_command(record_key, value, max_bytes=max_bytes)
     if isinstance(decoded, Rejection):
         kind = command.get("type") if command.get("type") in COMMAND_TYPES else None
         what = f"invalid {kind} command" if kind else "invalid command"
         raise CliError(f"{what}: {decoded.message}", EXIT_USAGE)
-    return Prepared(decoded, decoded.call_id.encode(), value)
+    if key is not None and not isinstance(decoded, Callout):
+        raise CliError("--key: only for callout (other commands are keyed by their id)", 2)
+    expected = decoded.record_key()
+    return Prepared(decoded, expected.encode() if expected else record_key, value)
 
 
 def prepare(args: argparse.Namespace, *, max_bytes: int) -> Prepared:
-    return validate(build_command(args), max_bytes=max_bytes)
+    return validate(build_command(args), max_bytes=max_bytes, key=_flag(args, "key"))

@@ -303,7 +303,7 @@ async def _replay(
         raise CliError(f"not replayed: {problem} (--force replays it anyway)", EXIT_USAGE)
     topic = settings.topics.commands
     what = (
-        f"{decoded.type} command {decoded.command_id} for call {decoded.call_id}"
+        f"{decoded.type} command {decoded.command_id} for {decoded.target()}"
         if not isinstance(decoded, Rejection)
         else "a record the service refuses"
     )

@@ -25,7 +25,7 @@ from typing import TextIO
 
 from aiokafka.errors import KafkaError
 
-from callctl import call, completion, dead_letters, events, results, ring, run, send
+from callctl import call, completion, conference, dead_letters, events, results, ring, run, send
 from callctl.arguments import TOPICS_HELP, Formatter, common_options
 from callctl.common import (
     EXIT_CODES,
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_parser(sub, common)
     results.add_parser(sub, common)
     call.add_parser(sub, common)
+    conference.add_parser(sub, common)
     dead_letters.add_parser(sub, common)
     events.register(sub, common, Formatter)
     run.add_parsers(sub)
@@ -92,6 +93,8 @@ async def _dispatch(args: argparse.Namespace, settings: CliSettings, out: TextIO
         return await dead_letters.run(args, settings, out)
     if args.command == "events":
         return await events.cmd_events(args, settings, out)
+    if args.command == "conference":
+        return await conference.run(args, settings, out)
     return await call.run(args, settings, out)
 
 

@@ -93,7 +93,11 @@ def describe_receipt(receipt: Mapping[str, Any]) -> str:
     return key_values(
         [
             ("commandId", receipt["commandId"]),
-            ("callId", receipt["callId"]),
+            ("callId", receipt["callId"] if receipt.get("callId") is not None else ...),
+            (
+                "conferenceId",
+                receipt["conferenceId"] if receipt.get("conferenceId") is not None else ...,
+            ),
             ("type", receipt["type"]),
             ("produced", where),
         ]
@@ -125,6 +129,7 @@ def describe_result(result: Mapping[str, Any]) -> str:
     return key_values(
         [
             ("outcome", result.get("outcome")),
+            ("callId", result["callId"] if result.get("type") == "callout" else ...),
             ("duplicate", result.get("duplicate")),
             ("attempts", result.get("attempts")),
             ("httpStatus", result.get("httpStatus")),
@@ -148,6 +153,32 @@ def _money(value: Any) -> Any:
     if not isinstance(value, dict) or value.get("amount") is None:
         return None
     return f"{value['amount']} {value.get('currencyId') or ''}".rstrip()
+
+
+def describe_conference(snapshot: Mapping[str, Any]) -> str:
+    """The latest participants of a conference: a `key  value` head and a table."""
+    head = key_values(
+        [
+            ("conferenceId", snapshot.get("conferenceId")),
+            ("observedAt", snapshot.get("observedAt")),
+            ("commandId", snapshot.get("commandId")),
+        ]
+    )
+    items = snapshot.get("participants")
+    people = [p for p in items if isinstance(p, dict)] if isinstance(items, list) else []
+    if not people:
+        return f"{head}\nno participants"
+    rows = [
+        (
+            text(p.get("id")),
+            text(p.get("cli")),
+            f"{p['duration']} s" if p.get("duration") is not None else MISSING,
+            text(p.get("muted")),
+            text(p.get("onhold")),
+        )
+        for p in people
+    ]
+    return f"{head}\n\n" + render_table(("CALLID", "CLI", "DURATION", "MUTED", "ONHOLD"), rows)
 
 
 def describe_snapshot(snapshot: Mapping[str, Any]) -> str:

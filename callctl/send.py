@@ -52,12 +52,14 @@ async def run(
         sent = await producer.send_and_wait(topics.commands, prepared.value, key=prepared.key)
         receipt: dict[str, Any] = {
             "commandId": command.command_id,
-            "callId": command.call_id,
+            "callId": command.about_call(),
             "type": command.type,
             "topic": topics.commands,
             "partition": sent.partition,
             "offset": sent.offset,
         }
+        if command.about_conference() is not None:
+            receipt["conferenceId"] = command.about_conference()
         if not as_json:
             print(output.describe_receipt(receipt), file=out, flush=True)
         if args.verbose:

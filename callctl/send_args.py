@@ -57,6 +57,21 @@ TYPED_FLAGS = (
     TypedFlag("--intro-prompt", "introPrompt", PROMPTS, {"metavar": "PROMPT"}),
     TypedFlag("--hold-prompt", "holdPrompt", PROMPTS, {"metavar": "PROMPT"}),
     TypedFlag(
+        "--conference-id",
+        "conferenceId",
+        "the conference (also the record key)",
+        {"metavar": "ID", "dest": "conference_id"},
+    ),
+    TypedFlag(
+        "--moh", "moh", "music while on hold", {"choices": ["ring", "music1", "music2", "music3"]}
+    ),
+    TypedFlag(
+        "--callout",
+        "callout",
+        'Sinch\'s callout body: {"method": "ttsCallout", "ttsCallout": {...}}',
+        {"metavar": "JSON"},
+    ),
+    TypedFlag(
         "--svaml",
         "svaml",
         '{"instructions": [...], "action": {...}}',
@@ -102,6 +117,40 @@ TYPE_HELP: dict[str, tuple[str, str]] = {
         "read the call's state (and publish its snapshot)",
         "callctl send getCallInfo --call-id C1 --wait -o json",
     ),
+    "callout": (
+        "place a new call (Sinch's callout body under callout; the result carries its callId)",
+        """callctl send callout --callout '{"method": "ttsCallout", "ttsCallout": """
+        """{"destination": {"type": "number", "endpoint": "+46700000010"}, "text": "Hello", """
+        """"locale": "en-US"}}' --wait""",
+    ),
+    "getConferenceInfo": (
+        "read a conference's participants (and publish its snapshot)",
+        "callctl send getConferenceInfo --conference-id room-1 --wait",
+    ),
+    "kickAllParticipants": (
+        "remove every participant from a conference",
+        "callctl send kickAllParticipants --conference-id room-1 --wait",
+    ),
+    "muteParticipant": (
+        "mute a conference participant",
+        "callctl send muteParticipant --conference-id room-1 --call-id C1 --wait",
+    ),
+    "unmuteParticipant": (
+        "unmute a conference participant",
+        "callctl send unmuteParticipant --conference-id room-1 --call-id C1 --wait",
+    ),
+    "holdParticipant": (
+        "put a conference participant on hold, optionally with music",
+        "callctl send holdParticipant --conference-id room-1 --call-id C1 --moh music1 --wait",
+    ),
+    "resumeParticipant": (
+        "take a conference participant off hold",
+        "callctl send resumeParticipant --conference-id room-1 --call-id C1 --wait",
+    ),
+    "kickParticipant": (
+        "remove one participant from a conference (its call ends)",
+        "callctl send kickParticipant --conference-id room-1 --call-id C1 --wait",
+    ),
 }
 
 SEND_RULES = f"""\
@@ -109,7 +158,9 @@ The command is validated with the service's own rules before anything is produce
 command is reported naming the field, and exits 2. Fields are set, later winning, from --json,
 then the common flags, then the type-specific flags, then --field. --field values are JSON
 when they parse (42, true, [..], {{..}}, "quoted"), else strings; a dotted name sets a nested
-field (options.destinationUrl=...). The record is keyed by callId (idempotent producer).
+field (options.destinationUrl=...). The record is keyed by callId (idempotent producer);
+conference commands by conferenceId (the participant is --call-id); a callout by --key, else
+its destination's endpoint (callouts with one key run in order).
 
 {RETRY_RULE}
 
@@ -140,8 +191,18 @@ def _add_fields(
     unset: dict[str, Any] = {"default": argparse.SUPPRESS} if kind else {}
     base = parser.add_argument_group("command")
     base.add_argument(
-        "--call-id", metavar="ID", help="the Sinch call id (also the record key)", **unset
+        "--call-id",
+        metavar="ID",
+        help="the Sinch call id (the record key; a conference participant's call)",
+        **unset,
     )
+    if kind in (None, "callout"):
+        base.add_argument(
+            "--key",
+            metavar="KEY",
+            help="callout: the record key (default: the destination's endpoint)",
+            **unset,
+        )
     base.add_argument(
         "--command-id",
         metavar="ID",

@@ -28,7 +28,7 @@ from service.delivery.publishing import Publisher
 from service.delivery.records import TopicPartition
 from service.domain.calls import no_route
 from service.domain.events import CallEvent
-from service.domain.results import Result, Snapshot
+from service.domain.results import ConferenceSnapshot, Result, Snapshot
 from service.flow.executor import Executor
 from service.flow.handler import CommandHandler, HandlerConfig
 from service.idempotency.health import StoreHealth
@@ -169,6 +169,13 @@ class Service:
             description="Latest state of each call (compacted), keyed by callId.",
         )
         self.broker.publisher(
+            topics.conferences,
+            schema=ConferenceSnapshot,
+            title="conferences",
+            description="Latest participants of each conference (compacted), keyed by "
+            "conferenceId.",
+        )
+        self.broker.publisher(
             topics.dead_letter,
             schema=bytes,
             title="dead-letter",
@@ -285,7 +292,9 @@ class Service:
         self.engine = Engine(
             handler,
             Publisher(BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc),
-            topics=OutputTopics(s.topics.results, s.topics.snapshots, s.topics.dead_letter),
+            topics=OutputTopics(
+                s.topics.results, s.topics.snapshots, s.topics.dead_letter, s.topics.conferences
+            ),
             meter=self.metrics,
             max_in_flight=s.max_in_flight,
             max_buffered=s.max_buffered,

@@ -38,6 +38,7 @@ from service.schema_export import (
     REPO_ROOT,
     SCHEMA_DIR,
     commands_schema,
+    conferences_schema,
     events_schema,
     results_schema,
     snapshots_schema,
@@ -147,6 +148,18 @@ KEY_TEXT = (
     "The call id (`callId`), UTF-8: all records of one call share a partition, which keeps the "
     "call's commands in order."
 )
+COMMAND_KEY_TEXT = (
+    "UTF-8. A call command: its `callId` (all records of one call share a partition, which "
+    "keeps the call's commands in order). A conference command: its `conferenceId` (ordered "
+    "per conference). A `callout`: whatever the sender wants ordered with it (the destination "
+    "is recommended), or no key. A call or conference command whose key is not its `callId` or "
+    "`conferenceId` is refused (`key_mismatch`)."
+)
+RESULT_KEY_TEXT = (
+    "The command record's own key: the `callId`, the `conferenceId`, or a callout's key (absent "
+    "when it had none)."
+)
+CONFERENCE_KEY_TEXT = "The conference id (`conferenceId`), UTF-8; the topic is compacted on it."
 
 
 def _key(text: str = KEY_TEXT) -> dict[str, Any]:
@@ -184,9 +197,7 @@ def messages() -> dict[str, dict[str, Any]]:
             "payload": {"$ref": "#/components/schemas/Command"},
             "headers": command_headers(),
             "correlationId": correlation,
-            "bindings": _key(
-                KEY_TEXT + " A key that is not the body's `callId` is refused (`key_mismatch`)."
-            ),
+            "bindings": _key(COMMAND_KEY_TEXT),
             "examples": [
                 _example("commands/valid", "say.json", "Say a text", {"traceparent": _TRACEPARENT}),
                 _example("commands/valid", "hangup.json", "Hang up"),
@@ -199,7 +210,7 @@ def messages() -> dict[str, dict[str, Any]]:
             "payload": {"$ref": "#/components/schemas/Result"},
             "headers": output_headers(),
             "correlationId": correlation,
-            "bindings": _key(),
+            "bindings": _key(RESULT_KEY_TEXT),
             "examples": [
                 _example("results", "succeeded-say.json", "Succeeded"),
                 _example("results", "failed-rate-limited-retryable.json", "Failed, retryable"),
@@ -218,6 +229,19 @@ def messages() -> dict[str, dict[str, Any]]:
             },
             "bindings": _key(),
             "examples": [_example("snapshots", "ongoing-after-say.json", "After a say")],
+        },
+        "ConferenceSnapshot": {
+            "title": "Conference snapshot",
+            "summary": "The latest participants of a conference as Sinch reports them.",
+            "contentType": "application/json",
+            "payload": {"$ref": "#/components/schemas/ConferenceSnapshot"},
+            "headers": output_headers(),
+            "correlationId": {
+                "description": "The `commandId` of the conference command the snapshot followed.",
+                "location": COMMAND_ID,
+            },
+            "bindings": _key(CONFERENCE_KEY_TEXT),
+            "examples": [_example("conferences", "after-hold.json", "After a hold")],
         },
         "DeadLetter": {
             "title": "Dead letter",
@@ -261,6 +285,7 @@ _CHANNELS = {
     "commands": ("Command", "receiveCommand", "delete"),
     "results": ("Result", "sendResult", "delete"),
     "snapshots": ("Snapshot", "sendSnapshot", "compact"),
+    "conferences": ("ConferenceSnapshot", "sendConferenceSnapshot", "compact"),
     "dead-letter": ("DeadLetter", "sendDeadLetter", "delete"),
     "events": ("CallEvent", "sendCallEvent", "delete"),
 }
@@ -273,6 +298,7 @@ def _component_schemas() -> dict[str, Any]:
         "Command": commands_schema(),
         "Result": results_schema(),
         "Snapshot": snapshots_schema(),
+        "ConferenceSnapshot": conferences_schema(),
         "CallEvent": events_schema(),
     }
     for root_name, document in roots.items():

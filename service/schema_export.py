@@ -7,8 +7,9 @@ Everything is generated from the code, never edited by hand:
 
 - `call-control.commands.v1.schema.json`: the `Command` union as producers write it (camelCase
   aliases, validation mode), discriminated on `type`, unknown fields forbidden;
-- `call-control.results.v1.schema.json` and `call-control.snapshots.v1.schema.json`: `Result` and
-  `Snapshot` as the service serializes them (every field is always written, `null` included, so
+- `call-control.results.v1.schema.json`, `call-control.snapshots.v1.schema.json` and
+  `call-control.conferences.v1.schema.json`: `Result`, `Snapshot` and `ConferenceSnapshot` as
+  the service serializes them (every field is always written, `null` included, so
   every field is required);
 - `asyncapi.json`: the AsyncAPI 3.0 document of `create_app(settings)`, completed with these
   schemas, message names, keys, headers, correlation and the reply relation by
@@ -48,7 +49,7 @@ from pydantic_core import core_schema
 
 from service.domain.commands import COMMAND, Command
 from service.domain.events import CallEvent
-from service.domain.results import Result, Snapshot
+from service.domain.results import ConferenceSnapshot, Result, Snapshot
 from service.domain.wire import format_timestamp
 from service.settings import TopicSettings
 
@@ -71,22 +72,32 @@ WIRE_TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2
 TOPICS = TopicSettings()
 
 COMMANDS_DESCRIPTION = (
-    "A command on the commands topic (key: the callId, UTF-8). One object per record, "
+    "A command on the commands topic (key: the callId, UTF-8; conference commands: the "
+    "conferenceId; a callout: any key, the destination recommended). One object per record, "
     "camelCase, discriminated on `type`; unknown fields are rejected. Enforced by the service "
     "beyond this schema: `ids` items are an http(s) URL, #tts[...], #ssml[...] or #href[...]; "
     "`locale` is required when an id is #tts[...] or #ssml[...]; park prompts are #tts[...] or "
     "#ssml[...]; `metadata` is at most 4096 bytes serialized; a raw `svaml` command takes, "
     "with `leg`, only say/playFiles instructions and a continue/hangup action, and without "
-    "`leg` any instruction but answer and a hangup/continue/park action; the record key "
-    "equals `callId`; the record is at most the configured size (default 64 KiB). A command "
+    "`leg` any instruction but answer and a hangup/continue/park action; the record key, when "
+    "set, equals `callId` (conference commands: `conferenceId`); a custom callout's inline "
+    "SVAML is checked as SVAML; the record is at most the configured size (default 64 KiB). "
+    "A command "
     "breaking a rule gets a `rejected` result with error code `invalid_command`."
 )
 RESULTS_DESCRIPTION = (
-    "One result per command record on the results topic (key: the callId). Every field is "
+    "One result per command record on the results topic (key: the command's record key: its "
+    "callId, conferenceId, or a callout's key). Every field is "
     "always present, `null` included. `outcome` is `rejected` when no request was made "
     "because the command broke the contract, `failed` when a request was made and did not "
     "succeed; `duplicate` is true when the result replays an earlier execution of the same "
-    "commandId. `request.body` has recording credentials replaced by `***`."
+    "commandId. `request.body` has recording credentials replaced by `***`. A callout's "
+    "`callId` is the call it placed."
+)
+CONFERENCES_DESCRIPTION = (
+    "The latest participants of a conference as Sinch reports them, on the compacted "
+    "conferences topic (key: the conferenceId). Published after a successful conference "
+    "command and for every getConferenceInfo; empty once Sinch no longer knows the conference."
 )
 SNAPSHOTS_DESCRIPTION = (
     "The latest state of a call as Sinch reports it, normalized, on the compacted snapshots "
@@ -217,6 +228,14 @@ def events_schema() -> dict[str, Any]:
     return _document(TOPICS.events, EVENTS_DESCRIPTION, schema)
 
 
+def conferences_schema() -> dict[str, Any]:
+    """The conferences topic's schema: what the service writes."""
+    schema = ConferenceSnapshot.model_json_schema(
+        by_alias=True, mode="serialization", schema_generator=ContractSchema
+    )
+    return _document(TOPICS.conferences, CONFERENCES_DESCRIPTION, schema)
+
+
 # --- files -------------------------------------------------------------------------------
 
 
@@ -237,6 +256,7 @@ GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
     f"{SCHEMA_DIR}/{TOPICS.results}.schema.json": results_schema,
     f"{SCHEMA_DIR}/{TOPICS.snapshots}.schema.json": snapshots_schema,
     f"{SCHEMA_DIR}/{TOPICS.events}.schema.json": events_schema,
+    f"{SCHEMA_DIR}/{TOPICS.conferences}.schema.json": conferences_schema,
     f"{SCHEMA_DIR}/{ASYNCAPI_FILE}": asyncapi_document,
 }
 

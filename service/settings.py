@@ -103,6 +103,7 @@ class TopicSettings(_Section):
     snapshots: str = "call-control.snapshots.v1"
     dead_letter: str = "call-control.dead-letter.v1"
     events: str = "call-control.events.v1"
+    conferences: str = "call-control.conferences.v1"
 
 
 class SinchSettings(_Section):

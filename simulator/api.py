@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 SIMULATOR = web.AppKey("simulator", Simulator)
 # The inbound-call side (simulator/inbound.py), keyed here so the API can tell it about PATCHes.
 INBOUND: web.AppKey[Inbound] = web.AppKey("inbound")
-Route = Literal["E1", "E2", "E3"]
+# E1-E3: the call endpoints; then the callouts and conferences endpoints (simulator/conferences.py).
+Route = Literal["E1", "E2", "E3", "callouts", "conference", "participant"]
 
 LEGS = ("caller", "callee", "both")
 # The domains of calls the PATCH endpoints manage; app-to-app (mxp) calls are not among them.
@@ -90,7 +92,7 @@ def _check_content_type(content_type: str | None) -> None:
         )
 
 
-class _Outcome:
+class Outcome:
     """What processing decided, plus what the request log needs to know about it."""
 
     __slots__ = ("applied", "auth_ok", "auth_scheme", "reply")
@@ -111,26 +113,11 @@ def process(
     path: str,
     query_string: str,
     body: bytes,
-) -> _Outcome:
+) -> Outcome:
     """Everything after fault injection; synchronous, so one request is applied atomically."""
-    out = _Outcome()
+    out = Outcome()
     now = time.time()
-    config = sim.config
-    method = request.method
-    auth = sim.auth.check(
-        method=method,
-        path=path,
-        query_string=query_string,
-        headers=request.headers,
-        body=body,
-        schemes=config.auth_schemes,
-        skew_seconds=config.timestamp_skew_seconds,
-        now=now,
-    )
-    out.auth_scheme = auth.scheme
-    out.auth_ok = auth.error is None
-    if auth.error is not None:
-        out.reply = Reply.error(auth.error)
+    if not authenticated(sim, request, out, path, query_string, body, now):
         return out
     try:
         if endpoint == "E2":
@@ -144,18 +131,53 @@ def process(
                 f"callLeg: must be one of {', '.join(LEGS)} (got {leg!r})",
             )
         _check_content_type(request.headers.get("Content-Type"))
-        svaml = validate_svaml(_parse_json(body), endpoint)
+        svaml = validate_svaml(_parse_json(body), "E3" if endpoint == "E3" else "E1")
         call = _find_call(sim, call_id)
         if call.final:
             # Sinch answers 40400 for calls it no longer manages.
             raise ApiError(404, errors.CALL_NOT_FOUND, "Call not found")
         _check_call_takes(call, svaml)
         out.applied = call.apply(svaml, endpoint, leg, now, time.monotonic())
+        action = svaml.action or {}
+        if action.get("name") == "connectConf":
+            sim.conferences.join(action["conferenceId"], call, call.from_.get("endpoint", ""))
         request.app[INBOUND].after_update(call, svaml)
         out.reply = Reply(204 if endpoint == "E1" else 200)
     except ApiError as exc:
         out.reply = Reply.error(exc)
     return out
+
+
+def authenticated(
+    sim: Simulator,
+    request: web.Request,
+    out: Outcome,
+    path: str,
+    query_string: str,
+    body: bytes,
+    now: float,
+) -> bool:
+    """Sinch's auth, as for every Calling API request; on failure `out` holds the answer."""
+    config = sim.config
+    auth = sim.auth.check(
+        method=request.method,
+        path=path,
+        query_string=query_string,
+        headers=request.headers,
+        body=body,
+        schemes=config.auth_schemes,
+        skew_seconds=config.timestamp_skew_seconds,
+        now=now,
+    )
+    out.auth_scheme = auth.scheme
+    out.auth_ok = auth.error is None
+    if auth.error is not None:
+        out.reply = Reply.error(auth.error)
+        return False
+    return True
+
+
+Processor = Callable[[Simulator, web.Request, Route, str, "str | None", str, str, bytes], "Outcome"]
 
 
 def _check_call_takes(call: Call, svaml: Svaml) -> None:
@@ -240,7 +262,11 @@ def _record(
 
 
 async def _handle(
-    request: web.Request, endpoint: Route | None, call_id: str, leg: str | None
+    request: web.Request,
+    endpoint: Route | None,
+    call_id: str,
+    leg: str | None,
+    processor: Processor | None = None,
 ) -> web.StreamResponse:
     sim = request.app[SIMULATOR]
     started = time.perf_counter()
@@ -274,7 +300,7 @@ async def _handle(
         )
         return _finish(sim, record, reply.response(), reply, started)
 
-    outcome = process(sim, request, endpoint, call_id, leg, path, query_string, body)
+    outcome = (processor or process)(sim, request, endpoint, call_id, leg, path, query_string, body)
     record.auth_scheme = outcome.auth_scheme
     record.auth_ok = outcome.auth_ok
     reply = outcome.reply

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from simulator import admin, api, inbound
+from simulator import admin, api, conference_api, inbound_admin
 from simulator.api import SIMULATOR
 from simulator.settings import Settings
 from simulator.state import Simulator
@@ -26,8 +26,9 @@ def create_app(
     # "*" routes: the handlers answer other methods with a Sinch-style 405 themselves.
     app.router.add_route("*", CALL_PATH, api.handle_call)
     app.router.add_route("*", LEG_PATH, api.handle_leg)
+    conference_api.install(app)
     app.router.add_routes(admin.routes())
-    inbound.install(app)
+    inbound_admin.install(app)
     app.router.add_route("*", "/{tail:.*}", api.not_found)
     return app
 

@@ -8,7 +8,8 @@ URL; the SVAML answer steers the call (Sinch, "Callbacks"):
     runMenu ───────────→ in a menu: `POST .../input` sends PIE with the digits
     hangup / no answer → ended: DiCE is sent
 
-`POST .../hangup` is the caller hanging up (DiCE). A PATCH on the Calling API that hangs up,
+`POST .../hangup` is the caller hanging up (DiCE); the admin routes are in
+simulator/inbound_admin.py. A PATCH on the Calling API that hangs up,
 connects or starts a menu on an inbound call has the same effects (`after_update`). Callbacks
 are signed with the simulator's application key and secret, exactly as Sinch signs them.
 Shares no code with the service.
@@ -22,16 +23,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from simulator.api import INBOUND, SIMULATOR
 from simulator.auth import decode_secret, signature
-from simulator.calls import CALL_ID_PATTERN, Call
+from simulator.calls import Call
+from simulator.conferences import Callout
 from simulator.state import Simulator
 from simulator.svaml_rules import JsonObject, Svaml
 
@@ -41,7 +40,6 @@ CONNECT_ACTIONS = frozenset(
 )
 REGIONS = ("use1", "euc1", "sae1", "apse1", "apse2")
 JSON = "application/json"
-M = TypeVar("M", bound=BaseModel)
 
 
 def sinch_time(epoch: float | None = None) -> str:
@@ -79,6 +77,8 @@ class InboundCall:
     callback_url: str
     region: str | None
     phase: Phase = "ringing"
+    # A callout's call sends DiCE only when its request asked for it (enableDice).
+    dice: bool = True
     connected_to: JsonObject | None = None
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -174,6 +174,31 @@ class Inbound:
         inbound.call.end(reason, time.monotonic())
         await self._disconnected(inbound)
 
+    def placed(self, call: Call, callout: Callout) -> None:
+        """A callout's call: the callee answers at once; with a callback URL configured, ACE
+        is sent when the callout asked for it (its answer steers the call) and DiCE at its
+        end. A custom callout's inline `ace` SVAML is applied without a callback."""
+        url = self._sim.settings.callback_url
+        if url is None:
+            return
+        inbound = InboundCall(call, url, None, "connected", dice=callout.enabled("dice"))
+        self._calls[call.call_id] = inbound
+        inline_ace = callout.details.get("ace") if callout.method == "customCallout" else None
+        if isinstance(inline_ace, str) and inline_ace.lstrip().startswith("{"):
+            self._spawn(self._follow(inbound, json.loads(inline_ace), "ace"))
+        elif callout.enabled("ace"):
+            self._spawn(self._answered(inbound))
+
+    def ended(self, call: Call) -> None:
+        """The call ended by the Calling API (a kick): DiCE, when the call sends it."""
+        inbound = self._calls.get(call.call_id)
+        if inbound is not None and inbound.phase != "ended":
+            self._spawn(self._disconnected(inbound))
+
+    async def _answered(self, inbound: InboundCall) -> None:
+        answer = await self._send(inbound, self._common(inbound, "ace"))
+        await self._follow(inbound, answer, "ace")
+
     def after_update(self, call: Call, svaml: Svaml) -> None:
         """A Calling API PATCH applied to an inbound call: its effect on the story."""
         inbound = self._calls.get(call.call_id)
@@ -198,6 +223,10 @@ class Inbound:
         elif name in CONNECT_ACTIONS:
             inbound.phase, call.parked = "connected", False
             inbound.connected_to = action
+            conference = action.get("conferenceId") if isinstance(action, dict) else None
+            if name == "connectConf" and isinstance(conference, str):
+                cli = call.from_.get("endpoint", "")
+                self._sim.conferences.join(conference, call, str(cli))
             call.result = "ANSWERED"
             ace_answer = await self._send(inbound, self._common(inbound, "ace"))
             await self._follow(inbound, ace_answer, "ace")
@@ -219,6 +248,8 @@ class Inbound:
         if inbound.phase == "ended":
             return
         inbound.phase = "ended"
+        if not inbound.dice:
+            return
         call = inbound.call
         duration = call.duration(time.monotonic())
         dice = {
@@ -282,121 +313,3 @@ class Inbound:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-# --- admin routes --------------------------------------------------------------------------
-
-
-class Ring(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
-    to: Annotated[str, Field(min_length=1, max_length=64)]
-    from_: Annotated[str, Field(alias="from", min_length=1, max_length=64)] = "+46700000001"
-    callback_url: Annotated[str | None, Field(alias="callbackUrl", pattern=r"^https?://")] = None
-    region: Literal["use1", "euc1", "sae1", "apse1", "apse2"] | None = None
-    custom: Annotated[str, Field(max_length=1024)] = ""
-    call_id: Annotated[str | None, Field(alias="callId", pattern=CALL_ID_PATTERN)] = None
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    digits: Annotated[str, Field(pattern=r"^[0-9#*]{1,32}$")]
-
-
-class HangUp(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: str = "CALLERHANGUP"
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def _model(request: web.Request, model: type[M]) -> M | web.Response:
-    raw = await request.read()
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        return _error(400, problems)
-
-
-def _find(request: web.Request) -> InboundCall | web.Response:
-    inbound = request.app[INBOUND].get(request.match_info["callId"])
-    if inbound is None:
-        return _error(404, "no inbound call with that callId")
-    return inbound
-
-
-async def ring(request: web.Request) -> web.Response:
-    parsed = await _model(request, Ring)
-    if isinstance(parsed, web.Response):
-        return parsed
-    sim = request.app[SIMULATOR]
-    url = parsed.callback_url or sim.settings.callback_url
-    if not url:
-        return _error(400, "callbackUrl: required (or start the simulator with --callback-url)")
-    if parsed.call_id and sim.calls.get(parsed.call_id) is not None:
-        return _error(409, f"call {parsed.call_id} exists")
-    inbound = await request.app[INBOUND].ring(
-        to=parsed.to,
-        cli=parsed.from_,
-        callback_url=url,
-        region=parsed.region,
-        custom=parsed.custom,
-        call_id=parsed.call_id,
-    )
-    return web.json_response(inbound.to_json(), status=201)
-
-
-async def press(request: web.Request) -> web.Response:
-    inbound = _find(request)
-    if isinstance(inbound, web.Response):
-        return inbound
-    parsed = await _model(request, Input)
-    if isinstance(parsed, web.Response):
-        return parsed
-    if inbound.phase != "menu":
-        return _error(409, f"the call is {inbound.phase}, not in a menu")
-    await request.app[INBOUND].press(inbound, parsed.digits)
-    return web.json_response(inbound.to_json())
-
-
-async def hang_up(request: web.Request) -> web.Response:
-    inbound = _find(request)
-    if isinstance(inbound, web.Response):
-        return inbound
-    parsed = await _model(request, HangUp)
-    if isinstance(parsed, web.Response):
-        return parsed
-    if inbound.phase == "ended":
-        return _error(409, "the call has ended")
-    await request.app[INBOUND].hang_up(inbound, parsed.reason)
-    return web.json_response(inbound.to_json())
-
-
-async def show(request: web.Request) -> web.Response:
-    inbound = _find(request)
-    if isinstance(inbound, web.Response):
-        return inbound
-    return web.json_response(inbound.to_json())
-
-
-async def list_all(request: web.Request) -> web.Response:
-    return web.json_response({"calls": [c.to_json() for c in request.app[INBOUND].all()]})
-
-
-def install(app: web.Application) -> None:
-    """Routes and lifecycle of the inbound side (called by `create_app`)."""
-    app[INBOUND] = Inbound(app[SIMULATOR])
-
-    async def close(app: web.Application) -> None:
-        await app[INBOUND].close()
-
-    app.on_cleanup.append(close)
-    app.router.add_post("/_admin/inbound/ring", ring)
-    app.router.add_get("/_admin/inbound", list_all)
-    app.router.add_get("/_admin/inbound/{callId}", show)
-    app.router.add_post("/_admin/inbound/{callId}/input", press)
-    app.router.add_post("/_admin/inbound/{callId}/hangup", hang_up)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from simulator.auth import Authenticator
 from simulator.calls import CallStore
+from simulator.conferences import ConferenceStore
 from simulator.faults import ADMIN_JSON, FaultInjector
 from simulator.recorder import RequestLog
 from simulator.settings import AuthScheme, Settings
@@ -54,6 +55,7 @@ class Simulator:
     log: structlog.typing.FilteringBoundLogger
     # Checked before building a per-request log line, so INFO costs nothing per request.
     log_each_request: bool = field(default=False)
+    conferences: ConferenceStore = field(default_factory=ConferenceStore)
 
     @classmethod
     def from_settings(
@@ -84,6 +86,7 @@ class Simulator:
     def reset(self) -> None:
         """Back to the start-up state: no calls, empty log and stats, start-up faults/config."""
         self.calls.clear()
+        self.conferences.clear()
         self.requests.clear()
         self.stats.reset()
         self.faults.config = self.settings.fault_config()

@@ -19,6 +19,7 @@ class OutputTopics(NamedTuple):
     results: str
     snapshots: str
     dead_letter: str
+    conferences: str = "call-control.conferences.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,10 @@ class Answer:
     kind: str | None = None  # what the record asked for, when known (a metrics label)
     duplicate: bool = False
     snapshot: bytes | None = None
+    # The snapshot's key when it is not `key` (a callout's snapshot is its new call's).
+    snapshot_key: bytes | None = None
+    # A conference snapshot, keyed by `key` (the conferenceId).
+    conference: bytes | None = None
     dead_letter: DeadLetter | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # on every message (trace context)
     summary: Mapping[str, object] = field(
@@ -59,7 +64,10 @@ def messages(record: Record, answer: Answer, topics: OutputTopics) -> list[Outgo
     headers = dict(answer.headers)
     out = [Outgoing(topics.results, answer.key, answer.result, headers)]
     if answer.snapshot is not None:
-        out.append(Outgoing(topics.snapshots, answer.key, answer.snapshot, headers))
+        key = answer.snapshot_key or answer.key
+        out.append(Outgoing(topics.snapshots, key, answer.snapshot, headers))
+    if answer.conference is not None:
+        out.append(Outgoing(topics.conferences, answer.key, answer.conference, headers))
     if answer.dead_letter is not None:
         letter_headers = {**headers, **dead_letter_headers(record, answer.dead_letter)}
         out.append(Outgoing(topics.dead_letter, record.key, record.value, letter_headers))

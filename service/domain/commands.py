@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import Field, StringConstraints, TypeAdapter, field_validator, model_validator
 
 from service.domain import svaml
-from service.domain.paths import CALL_ID_PATTERN, call_path
+from service.domain.callouts import CalloutBody
+from service.domain.paths import CALL_ID_PATTERN, CONFERENCE_ID_PATTERN, call_path
 from service.domain.redaction import REDACTED as REDACTED  # re-exported for callers
 from service.domain.redaction import redact_command
 from service.domain.regions import SINCH_CALLING_HOST
@@ -31,32 +32,28 @@ Dtmf = Annotated[str, StringConstraints(pattern=r"^[0-9#w]{1,64}$")]
 
 CommandId = Annotated[str, StringConstraints(pattern=COMMAND_ID_PATTERN)]
 CallId = Annotated[str, StringConstraints(pattern=CALL_ID_PATTERN)]
+ConferenceId = Annotated[str, StringConstraints(pattern=CONFERENCE_ID_PATTERN)]
 Then = Literal["continue", "hangup"]
 _CALL_RESOURCE_URL = re.compile(rf"https://(?P<host>{SINCH_CALLING_HOST})(?P<path>/[^?#]*)")
 
 
-class BaseCommand(WireModel):
+class Envelope(WireModel):
+    """What every command carries, whatever it acts on."""
+
     command_id: CommandId = Field(examples=["ivr-svc:booking-1234:hangup:1"])
     """The idempotency key: one id per intended action, e.g.
     `<your service>:<your entity>:<action>:<attempt>`. The same id again replays the stored
     result and makes no request; a new action, or a new try after a `retryable` failure, needs
     a new id."""
-    call_id: CallId = Field(examples=["4398599d1ba84ef3bde0a82dfb61abed"])
-    """The Sinch call id; equal to the record key (the key keeps a call's commands in order)."""
     issued_at: Timestamp | None = None
     """When the producer created the command (RFC 3339 with a zone); informational."""
     expires_at: Timestamp | None = Field(default=None, examples=["2026-11-26T23:41:37Z"])
     """Checked when the command's turn comes: at or after this instant no request is made and
     the outcome is `expired`; a retry is never scheduled past it."""
     region: Region | None = None
-    """Sinch region of the call: the request goes to `https://calling-{region}.api.sinch.com`
-    (with Sinch's default host). Unset: the global host, or the region remembered from the
-    call's incoming-call callback."""
-    # The URL Sinch gave for this call in its incoming-call event: its host serves the call.
-    call_resource_url: Annotated[str, StringConstraints(max_length=512)] | None = None
-    """The URL Sinch gave for this call in its incoming-call event
-    (`https://calling[-<region>].api.sinch.com/calling/v1/calls/id/{callId}`): its host
-    serves the call."""
+    """Sinch region: the request goes to `https://calling-{region}.api.sinch.com` (with
+    Sinch's default host). Unset: the global host, or for a call the region remembered from its
+    incoming-call callback."""
     snapshot: bool | None = None
     """After a successful command, read the call and publish a snapshot; unset: the
     service's default (`CALLCTL_SNAPSHOT_DEFAULT`, on)."""
@@ -73,6 +70,48 @@ class BaseCommand(WireModel):
                 raise ValueError(f"at most {MAX_METADATA_BYTES} bytes serialized (got {size})")
         return value
 
+    def record_key(self) -> str | None:
+        """The record key the command must carry, when it must carry one (None: any key)."""
+        return None
+
+    def about_call(self) -> str | None:
+        """The call the command names: the call it steers, or the conference participant."""
+        return None
+
+    def about_conference(self) -> str | None:
+        return None
+
+    def target(self) -> str:
+        """What it acts on, in words: `call X`, `conference Y`, `participant X of conference Y`
+        or `a new call`."""
+        call, conference = self.about_call(), self.about_conference()
+        if conference is not None:
+            return (
+                f"participant {call} of conference {conference}"
+                if call
+                else (f"conference {conference}")
+            )
+        return f"call {call}" if call else "a new call"
+
+    def resource_host(self) -> str | None:
+        """The host Sinch named for the command's call, when it named one."""
+        return None
+
+    def redacted(self) -> dict[str, Any]:
+        """The command as JSON-ready data with secrets replaced by `***`."""
+        return redact_command(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+class BaseCommand(Envelope):
+    """A command on one existing call: keyed, ordered and routed by its `callId`."""
+
+    call_id: CallId = Field(examples=["4398599d1ba84ef3bde0a82dfb61abed"])
+    """The Sinch call id; equal to the record key (the key keeps a call's commands in order)."""
+    call_resource_url: Annotated[str, StringConstraints(max_length=512)] | None = None
+    """The URL Sinch gave for this call in its incoming-call event
+    (`https://calling[-<region>].api.sinch.com/calling/v1/calls/id/{callId}`): its host
+    serves the call."""
+
     @model_validator(mode="after")
     def _call_resource_url(self) -> Self:
         url = self.call_resource_url
@@ -87,16 +126,18 @@ class BaseCommand(WireModel):
             raise ValueError(f"callResourceUrl: path must be {call_path(self.call_id)}")
         return self
 
+    def record_key(self) -> str | None:
+        return self.call_id
+
+    def about_call(self) -> str | None:
+        return self.call_id
+
     def resource_host(self) -> str | None:
         """The host of `callResourceUrl`, e.g. `https://calling-euc1.api.sinch.com`."""
         if self.call_resource_url is None:
             return None
         match = _CALL_RESOURCE_URL.fullmatch(self.call_resource_url)
         return f"https://{match['host']}" if match else None
-
-    def redacted(self) -> dict[str, Any]:
-        """The command as JSON-ready data with secrets replaced by `***`."""
-        return redact_command(self.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 class Hangup(BaseCommand):
@@ -230,6 +271,76 @@ class GetCallInfo(BaseCommand):
     """The command type."""
 
 
+class Callout(Envelope):
+    """Places a new call (`POST /calling/v1/callouts`): there is no callId yet, and any record
+    key orders it (the contract recommends the destination)."""
+
+    type: Literal["callout"]
+    """The command type."""
+    callout: CalloutBody = Field(
+        description="The request body as Sinch defines it: method and the object of that name."
+    )
+
+
+class ConferenceCommand(Envelope):
+    """A command on one conference: keyed and ordered by its `conferenceId`."""
+
+    conference_id: ConferenceId = Field(
+        description="The conference (Sinch: the id the application chose); the record key."
+    )
+
+    def record_key(self) -> str | None:
+        return self.conference_id
+
+    def about_conference(self) -> str | None:
+        return self.conference_id
+
+
+class GetConferenceInfo(ConferenceCommand):
+    type: Literal["getConferenceInfo"]
+    """The command type."""
+
+
+class KickAllParticipants(ConferenceCommand):
+    type: Literal["kickAllParticipants"]
+    """The command type."""
+
+
+class ParticipantCommand(ConferenceCommand):
+    call_id: CallId = Field(description="The participant: the callId of its call leg.")
+
+    def about_call(self) -> str | None:
+        return self.call_id
+
+
+class MuteParticipant(ParticipantCommand):
+    type: Literal["muteParticipant"]
+    """The command type."""
+
+
+class UnmuteParticipant(ParticipantCommand):
+    type: Literal["unmuteParticipant"]
+    """The command type."""
+
+
+class HoldParticipant(ParticipantCommand):
+    type: Literal["holdParticipant"]
+    """The command type."""
+    moh: svaml.MusicOnHold | None = Field(
+        default=None, description="Music while on hold: ring, music1, music2 or music3."
+    )
+
+
+class ResumeParticipant(ParticipantCommand):
+    type: Literal["resumeParticipant"]
+    """The command type."""
+
+
+class KickParticipant(ParticipantCommand):
+    type: Literal["kickParticipant"]
+    """The command type."""
+
+
 Command = Annotated[
     Hangup
     | Say
@@ -240,11 +351,40 @@ Command = Annotated[
     | StartRecording
     | StopRecording
     | RawSvaml
-    | GetCallInfo,
+    | GetCallInfo
+    | Callout
+    | GetConferenceInfo
+    | KickAllParticipants
+    | MuteParticipant
+    | UnmuteParticipant
+    | HoldParticipant
+    | ResumeParticipant
+    | KickParticipant,
     Field(discriminator="type"),
 ]
 COMMAND = TypeAdapter[Command](Command)
 # Derived from the models, so a new type cannot be forgotten here.
 COMMAND_TYPES: tuple[str, ...] = tuple(
     get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Command)[0])
+)
+CALL_COMMANDS = (
+    Hangup,
+    Say,
+    PlayFiles,
+    SendDtmf,
+    Park,
+    Unpark,
+    StartRecording,
+    StopRecording,
+    RawSvaml,
+    GetCallInfo,
+)
+CONFERENCE_TYPES: tuple[str, ...] = (
+    "getConferenceInfo",
+    "kickAllParticipants",
+    "muteParticipant",
+    "unmuteParticipant",
+    "holdParticipant",
+    "resumeParticipant",
+    "kickParticipant",
 )

@@ -144,15 +144,17 @@ def _decode(key: bytes | None, value: bytes, tts_max_chars: int) -> Command | Re
             ErrorCode.INVALID_COMMAND,
             broken,
             command.command_id,
-            command.call_id,
+            command.about_call(),
             command.type,
         )
-    if key is not None and key != command.call_id.encode():
+    expected = command.record_key()
+    if key is not None and expected is not None and key != expected.encode():
+        field = "conferenceId" if command.about_conference() is not None else "callId"
         return Rejection(
             ErrorCode.KEY_MISMATCH,
-            "callId differs from the record key: producers must key each command by its callId",
+            f"{field} differs from the record key: producers must key each command by its {field}",
             command.command_id,
-            command.call_id,
+            command.about_call(),
             command.type,
         )
     return command

@@ -32,3 +32,24 @@ def call_path(call_id: str, leg: str | None = None) -> str:
     if leg not in CALL_LEGS:
         raise ValueError(f"call leg must be one of {CALL_LEGS}, got {leg[:20]!r}")
     return f"{path}/leg/{leg}"
+
+
+# A project choice (Sinch only caps conference ids at 64 characters): URL-unreserved characters,
+# never starting with a dot, so the id is one path segment and a plain record key.
+CONFERENCE_ID_PATTERN = r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}$"
+_CONFERENCE_ID = re.compile(CONFERENCE_ID_PATTERN)
+CALLOUTS_PATH = f"{CALLING_PREFIX}callouts"
+
+
+def conference_path(conference_id: str, call_id: str | None = None) -> str:
+    """``/calling/v1/conferences/id/{conferenceId}`` (``/{callId}`` for one participant)."""
+    if not _CONFERENCE_ID.fullmatch(conference_id):
+        raise ValueError(
+            f"conference_id must match {CONFERENCE_ID_PATTERN}, got {conference_id[:40]!r}"
+        )
+    path = f"{CALLING_PREFIX}conferences/id/{quote(conference_id, safe='')}"
+    if call_id is None:
+        return path
+    if not _CALL_ID.fullmatch(call_id):
+        raise ValueError(f"call_id must match {CALL_ID_PATTERN}, got {call_id[:40]!r}")
+    return f"{path}/{quote(call_id, safe='')}"

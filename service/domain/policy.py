@@ -9,7 +9,11 @@ The contract's rules ("Bounded retries"):
   cannot have acted on it (connection never opened, 429, 503);
 - a 404 "Call not found" (40400) ends the command at once (`call_not_found`), except for a
   hangup whose earlier attempt may have reached Sinch: the call is gone because it worked;
-- any other 404 is a wrong path, host or proxy (`upstream_error`), never "call not found".
+- any other 404 is a wrong path, host or proxy (`upstream_error`), never "call not found";
+- on a conference path the same 404 means the conference or participant is unknown
+  (`conference_not_found`), and a kick that meets it after a maybe-sent attempt has worked;
+- a callout is never repeated once an attempt may have reached Sinch: a second one would place
+  a second call, so it ends `outcome_unknown`, not retryable.
 
 Sinch's codes and where they are documented: docs/sinch-fidelity.md, "Errors".
 """
@@ -50,6 +54,12 @@ class Decision:
 
 
 SUCCESS = Decision(Verdict.SUCCESS)
+REMOVED_BY_EARLIER_ATTEMPT = Decision(
+    Verdict.SUCCESS,
+    message="Sinch no longer knows the conference or participant: an earlier attempt that may "
+    "have reached Sinch removed it",
+    note="already_removed",
+)
 ENDED_BY_EARLIER_ATTEMPT = Decision(
     Verdict.SUCCESS,
     message="Sinch no longer knows the call: an earlier attempt that may have reached Sinch "
@@ -91,15 +101,25 @@ def judge_response(
     message: str | None = None,
     ends_call: bool = False,
     history: History = History(),
+    resource: str = "call",
 ) -> Decision:
     """What an HTTP answer means: success, a retry, or the command's final failure.
 
-    `ends_call`: the request hangs the call up, so a "call not found" after an attempt that
-    may have reached Sinch means it worked.
+    `ends_call`: the request removes what it names (a hangup, a kick), so a "not found" after
+    an attempt that may have reached Sinch means it worked. `resource`: what the path names
+    (`call`, `conference`, `callout`).
     """
     if 200 <= status < 300:
         return SUCCESS
     if is_call_not_found(status, sinch_code, message):
+        if resource == "conference":
+            if ends_call and history.maybe_sent:
+                return REMOVED_BY_EARLIER_ATTEMPT
+            return _final(
+                ErrorCode.CONFERENCE_NOT_FOUND,
+                "Sinch does not know the conference or participant (ended, left, or wrong id "
+                "or region)",
+            )
         if ends_call and history.maybe_sent:
             return ENDED_BY_EARLIER_ATTEMPT
         return _final(
@@ -128,6 +148,8 @@ def judge_response(
         message = f"Sinch answered {status}"
         if harmless:
             return _transient(ErrorCode.UPSTREAM_ERROR, message, retry_after_s)
+        if resource == "callout":
+            return _call_maybe_placed(message)
         return _final(
             ErrorCode.UPSTREAM_ERROR,
             f"{message}; Sinch may have acted on the request, so it is not repeated",
@@ -140,13 +162,30 @@ def judge_response(
     return _final(ErrorCode.UPSTREAM_REJECTED, f"Sinch rejected the request ({status})")
 
 
-def judge_transport(*, request_sent: bool, timeout: bool, harmless: bool, detail: str) -> Decision:
+def _call_maybe_placed(what: str) -> Decision:
+    return _final(
+        ErrorCode.OUTCOME_UNKNOWN,
+        f"{what}; Sinch may have placed the call, so the callout is not repeated (a new "
+        "commandId would place a second call: check the events topic or Sinch first)",
+    )
+
+
+def judge_transport(
+    *,
+    request_sent: bool,
+    timeout: bool,
+    harmless: bool,
+    detail: str,
+    places_call: bool = False,
+) -> Decision:
     """What a failure without an HTTP answer means."""
     code = ErrorCode.TIMEOUT if timeout else ErrorCode.UPSTREAM_UNAVAILABLE
     if not request_sent:
         return _transient(code, f"Sinch could not be reached ({detail})")
     if harmless:
         return _transient(code, f"no answer from Sinch ({detail})")
+    if places_call:
+        return _call_maybe_placed(f"no answer from Sinch ({detail})")
     return _final(
         code,
         f"no answer from Sinch ({detail}); it may have acted on the request, so it is not repeated",

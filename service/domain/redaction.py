@@ -6,6 +6,7 @@ dry run and logs all go through it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 REDACTED = "***"
@@ -37,4 +38,25 @@ def redact_command(data: dict[str, Any]) -> dict[str, Any]:
         redact_options(data.get("options"))
     redact_instructions(data.get("instructions"))
     redact_svaml(data.get("svaml"))
+    if data.get("type") == "callout":
+        redact_custom_callout(data.get("callout"))
     return data
+
+
+def redact_custom_callout(body: Any) -> Any:
+    """A callout body, in place: inline SVAML in a custom callout's ice/ace/pie is a JSON
+    string, so it is read, redacted and written back (unchanged when nothing was secret)."""
+    custom = body.get("customCallout") if isinstance(body, dict) else None
+    if not isinstance(custom, dict):
+        return body
+    for name in ("ice", "ace", "pie"):
+        text = custom.get(name)
+        if not isinstance(text, str) or not text.lstrip().startswith("{"):
+            continue
+        try:
+            inline = json.loads(text)
+        except (ValueError, RecursionError):
+            continue
+        if json.dumps(inline) != json.dumps(redact_svaml(json.loads(text))):
+            custom[name] = json.dumps(redact_svaml(inline), separators=(",", ":"))
+    return body

@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     CALL_NOT_FOUND = "call_not_found"
+    CONFERENCE_NOT_FOUND = "conference_not_found"
     CALL_ENDED = "call_ended"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
@@ -81,11 +82,12 @@ class ErrorInfo(JsonModel):
 class RequestEcho(JsonModel):
     """The request sent to Sinch, as sent (recording credentials replaced by `***`)."""
 
-    method: Literal["GET", "PATCH"]
-    """HTTP method: PATCH for an action, GET for getCallInfo."""
+    method: Literal["GET", "PATCH", "POST", "DELETE"]
+    """HTTP method: PATCH for an action, GET for getCallInfo or getConferenceInfo, POST for a
+    callout, DELETE for a kick."""
     path: str = Field(examples=["/calling/v1/calls/id/4398599d1ba84ef3bde0a82dfb61abed"])
     """Path of the Calling API request, e.g. `/calling/v1/calls/id/{callId}` or its
-    `/leg/{leg}` variant."""
+    `/leg/{leg}` variant, `/calling/v1/callouts`, `/calling/v1/conferences/id/{conferenceId}`."""
     body: Any = None
     """The SVAML body sent (JSON), recording `credentials` replaced by `***`; null for GET."""
 
@@ -117,8 +119,14 @@ class Result(JsonModel):
     )
     call_id: str | None = Field(
         max_length=MAX_ECHOED_ID_CHARS,
-        description="The command's callId; else the record key when it is a well-formed call "
-        "id; else null. " + _ECHO_RULE,
+        description="The command's callId (a conference command's participant); for a "
+        "`callout`, the callId of the call it placed (null until Sinch answered with one); else "
+        "the record key when it is a well-formed call id; else null. " + _ECHO_RULE,
+    )
+    conference_id: str | None = Field(
+        default=None,
+        description="The conference a conference command names, or a conferenceCallout joins; "
+        "else null.",
     )
     type: str | None = Field(examples=["hangup"])
     """The command's `type` as sent; null when it could not be read."""
@@ -139,10 +147,12 @@ class Result(JsonModel):
     error: ErrorInfo | None = None
     """Why the command did not succeed; null on `succeeded`."""
     # On success, something to know: "call_already_ended" (a retried hangup met "call not
-    # found" after an earlier attempt that may have hung the call up).
+    # found" after an earlier attempt that may have hung the call up), "already_removed" (the
+    # same for a kick).
     note: str | None = Field(default=None, examples=["call_already_ended"])
     """On success, something to know: `call_already_ended` when a retried hangup met "call
-    not found" after an earlier attempt that may have hung the call up; else null."""
+    not found" after an earlier attempt that may have hung the call up; `already_removed` when
+    a retried kick met "not found" the same way; else null."""
     request: RequestEcho | None = None
     """The request sent to Sinch; null when no request was made."""
     received_at: Timestamp
@@ -223,6 +233,35 @@ class Snapshot(JsonModel):
     callback, DiCE)."""
     call: CallState
     """The call as Sinch reports it, normalized."""
+
+
+class Participant(JsonModel):
+    """One conference participant as Sinch reports it (OAS `ConferenceParticipant`)."""
+
+    cli: str | None = Field(
+        default=None, description="The participant's number, or the CLI.", examples=["+46708000000"]
+    )
+    id: str | None = Field(
+        default=None,
+        description="The callId of the participant's call leg.",
+        examples=["4398599d1ba84ef3bde0a82dfb61abed"],
+    )
+    duration: int | None = Field(default=None, description="Seconds in the conference.")
+    muted: bool | None = Field(default=None, description="Muted by a muteParticipant.")
+    onhold: bool | None = Field(default=None, description="On hold by a holdParticipant.")
+
+
+class ConferenceSnapshot(JsonModel):
+    """The latest participants of a conference, on the conferences topic (key conferenceId)."""
+
+    conference_id: str = Field(
+        description="The conference; also the record key.", examples=["sales-standup"]
+    )
+    observed_at: Timestamp = Field(description="When the service read it (or removed it all).")
+    command_id: str | None = Field(description="The command after which it was read.")
+    participants: list[Participant] = Field(
+        description="Every participant; empty once Sinch no longer knows the conference."
+    )
 
 
 # Numbers that JSON readers everywhere (doubles) take without loss.
@@ -344,6 +383,44 @@ def normalize_call(payload: Any) -> CallState:
         user_rate=_money(payload.get("userRate")),
         debit=_money(payload.get("debit")),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    return None
+
+
+def normalize_participants(payload: Any) -> list[Participant] | None:
+    """Sinch's conference GET body as participants; None when it is not that shape at all (so
+    a spoiled read never replaces a good snapshot). Never raises."""
+    if not isinstance(payload, dict):
+        return None
+    items = payload.get("participants", [])
+    if not isinstance(items, list):
+        return None
+    return [
+        Participant(
+            cli=_text(item.get("cli")),
+            id=_text(item.get("id")),
+            duration=_int(item.get("duration")),
+            muted=_flag(item.get("muted")),
+            onhold=_flag(item.get("onhold")),
+        )
+        for item in items
+        if isinstance(item, dict)
+    ]
+
+
+def callout_call_id(payload: Any) -> str | None:
+    """The `callId` of Sinch's callout answer (OAS `CalloutResponse`), when it is a text."""
+    value = payload.get("callId") if isinstance(payload, dict) else None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        text = _text(value)
+        return text[:MAX_ECHOED_ID_CHARS] if text else None
+    return None
 
 
 def known_state(call: CallState | None) -> CallState | None:

@@ -18,7 +18,7 @@ from typing import Protocol
 import structlog
 
 from service.domain import plan as planning
-from service.domain.commands import Command, GetCallInfo
+from service.domain.commands import Callout, Command, GetCallInfo, GetConferenceInfo
 from service.domain.plan import CallRequest
 from service.domain.policy import (
     MAYBE_PROCESSED_STATUSES,
@@ -29,7 +29,16 @@ from service.domain.policy import (
     judge_response,
     judge_transport,
 )
-from service.domain.results import CallState, ErrorCode, ErrorInfo, Outcome, normalize_call
+from service.domain.results import (
+    CallState,
+    ErrorCode,
+    ErrorInfo,
+    Outcome,
+    Participant,
+    callout_call_id,
+    normalize_call,
+    normalize_participants,
+)
 from service.domain.wire import utc_now
 from service.ops.tracing import CommandTrace
 from service.retry import Again, RetryPolicy, retry
@@ -71,6 +80,10 @@ class Execution:
     call: CallState | None = None
     # On success: something the caller should know (policy.ALREADY_ENDED).
     note: str | None = None
+    # A callout's: the callId Sinch gave the call it placed.
+    placed_call_id: str | None = None
+    # A conference command's: the participants read after it (empty: the conference is gone).
+    participants: list[Participant] | None = None
 
 
 @dataclass(slots=True)
@@ -114,17 +127,76 @@ class Executor:
             assert decision.code is not None
             error = self._error_info(decision, attempts.response, command)
             return Execution(Outcome.FAILED, attempts.count, attempts.status, error)
+        done = Execution(Outcome.SUCCEEDED, attempts.count, attempts.status, None)
+        if isinstance(command, Callout):
+            return await self._placed(command, done, attempts, snapshot, wait, trace)
+        if command.about_conference() is not None:
+            return await self._conference(command, request, done, attempts, snapshot, wait, trace)
         call = None
         if isinstance(command, GetCallInfo):
             call = normalize_call(_json(attempts.response))
         elif snapshot and decision.note is None:
             call = await self._read_call(command, wait, trace)
-        return Execution(
-            Outcome.SUCCEEDED, attempts.count, attempts.status, None, call, decision.note
+        return replace(done, call=call, note=decision.note)
+
+    async def _placed(
+        self,
+        command: Callout,
+        done: Execution,
+        attempts: _Attempts,
+        snapshot: bool,
+        wait: Wait,
+        trace: CommandTrace | None,
+    ) -> Execution:
+        """A callout's success: Sinch's answer names the new call; its snapshot follows."""
+        placed = callout_call_id(_json(attempts.response))
+        if placed is None:
+            log.warning("callout_without_call_id", http_status=attempts.status)
+            return done
+        call = await self._read_call(command, wait, trace, placed) if snapshot else None
+        return replace(done, placed_call_id=placed, call=call)
+
+    async def _conference(
+        self,
+        command: Command,
+        request: CallRequest,
+        done: Execution,
+        attempts: _Attempts,
+        snapshot: bool,
+        wait: Wait,
+        trace: CommandTrace | None,
+    ) -> Execution:
+        """A conference command's success, with the participants: from the answer for
+        getConferenceInfo, none after kicking all, else read (best effort)."""
+        participants: list[Participant] | None = None
+        if isinstance(command, GetConferenceInfo):
+            participants = normalize_participants(_json(attempts.response))
+        elif request.method == "DELETE" and request.path == planning.read_conference(command).path:
+            participants = []
+        elif snapshot:
+            participants = await self._read_conference(command, wait, trace)
+        return replace(done, participants=participants)
+
+    async def _read_conference(
+        self, command: Command, wait: Wait, trace: CommandTrace | None
+    ) -> list[Participant] | None:
+        attempts = _Attempts()
+        decision = await self._send(
+            planning.read_conference(command), command.expires_at, attempts, wait, trace
         )
+        if decision.verdict is Verdict.SUCCESS:
+            return normalize_participants(_json(attempts.response))
+        if decision.code is ErrorCode.CONFERENCE_NOT_FOUND:
+            return []  # the last participant left or was kicked: the conference is gone
+        log.warning("conference_snapshot_unavailable", http_status=attempts.status)
+        return None
 
     async def _read_call(
-        self, command: Command, wait: Wait, trace: CommandTrace | None
+        self,
+        command: Command,
+        wait: Wait,
+        trace: CommandTrace | None,
+        call_id: str | None = None,
     ) -> CallState | None:
         """The snapshot after a successful command: best effort, it never fails the command.
 
@@ -132,13 +204,13 @@ class Executor:
         calls it may answer 404 although the call goes on, so a 404 here says nothing."""
         attempts = _Attempts()
         decision = await self._send(
-            planning.read_call(command), command.expires_at, attempts, wait, trace
+            planning.read_call(command, call_id), command.expires_at, attempts, wait, trace
         )
         if decision.verdict is Verdict.SUCCESS:
             return normalize_call(_json(attempts.response))
         log.warning(
             "snapshot_unavailable",
-            call_id=command.call_id,
+            call_id=call_id or command.about_call(),
             http_status=attempts.status,
             reason="Sinch has no call information for it"
             if attempts.status == 404
@@ -203,6 +275,7 @@ class Executor:
                 timeout=error.timeout,
                 harmless=request.harmless,
                 detail=error.error_type,
+                places_call=request.places_call,
             )
         self._meter.sinch_answered(
             request.method, response.status_code, time.perf_counter() - started
@@ -217,6 +290,7 @@ class Executor:
             message=body.message if body else None,
             ends_call=request.ends_call,
             history=attempts.history,
+            resource=request.resource,
         )
         # What this attempt teaches the next one's judgement: it may have reached Sinch, or a
         # stale timestamp was re-signed once already.

@@ -17,7 +17,7 @@ in-flight place back) and binds the command's ids to the log context.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -30,10 +30,11 @@ from service.delivery.answers import Answer, DeadLetter
 from service.delivery.lanes import Abandoned, Turn
 from service.delivery.records import Record
 from service.domain.calls import CallRoute, no_route, route_command
-from service.domain.commands import Command
+from service.domain.commands import BaseCommand, Callout, Command
 from service.domain.decode import Rejection, decode_command
 from service.domain.plan import CallRequest, plan
 from service.domain.results import (
+    ConferenceSnapshot,
     ErrorCode,
     ErrorInfo,
     Outcome,
@@ -46,6 +47,7 @@ from service.domain.results import (
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
 from service.flow.executor import Execution, Executor
+from service.flow.replies import reply, reply_key
 from service.idempotency.leases import Leases
 from service.idempotency.store import Claim, ClaimKind, fingerprint
 from service.ops.tracing import CommandTrace, Tracing
@@ -105,24 +107,32 @@ class CommandHandler:
         if isinstance(decoded, Rejection):
             return self._answer(run, self._rejected(run, decoded), dead_letter=decoded)
         command = decoded
-        bind_contextvars(command_id=command.command_id, call_id=command.call_id)
+        bind_contextvars(command_id=command.command_id, call_id=command.about_call())
+        if command.about_conference() is not None:
+            bind_contextvars(conference_id=command.about_conference())
         print_ = fingerprint(command.model_dump_json(by_alias=True).encode())
         claim = await self._claim(turn, command.command_id, print_)
         if claim.kind is ClaimKind.DUPLICATE:
             assert claim.result is not None
-            return self._answer(run, self._replay(run, claim.result))
+            return self._answer(run, self._replay(run, claim.result), command=command)
         if claim.kind is ClaimKind.CONFLICT:
             rejection = Rejection(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
                 "commandId was used before with a different payload",
                 command.command_id,
-                command.call_id,
+                command.about_call(),
                 command.type,
             )
-            return self._answer(run, self._rejected(run, rejection, command), dead_letter=rejection)
+            return self._answer(
+                run, self._rejected(run, rejection, command), dead_letter=rejection, command=command
+            )
         try:
             # Callbacks hook: the call's region from its ICE; no request once DiCE said it ended.
-            route = await self._persist(turn, self._call_route, command.call_id)
+            route = (
+                await self._persist(turn, self._call_route, command.call_id)
+                if isinstance(command, BaseCommand)
+                else None
+            )
             routed = route_command(route, command)
             ended = routed if isinstance(routed, ErrorInfo) else None
             if not isinstance(routed, ErrorInfo):
@@ -143,7 +153,12 @@ class CommandHandler:
         finally:
             self._leases.let_go(command.command_id)
         return self._answer(
-            run, result, self._snapshot(command, execution), result_bytes=result_bytes
+            run,
+            result,
+            self._snapshot(command, execution),
+            conference=self._conference(command, execution),
+            result_bytes=result_bytes,
+            command=command,
         )
 
     def crashed(self, record: Record, error: Exception) -> Answer:
@@ -153,7 +168,8 @@ class CommandHandler:
         command = decoded if not isinstance(decoded, Rejection) else None
         result = Result(
             command_id=command.command_id if command else None,
-            call_id=command.call_id if command else None,
+            call_id=command.about_call() if command else None,
+            conference_id=command.about_conference() if command else None,
             type=command.type if command else None,
             outcome=Outcome.FAILED,
             error=ErrorInfo(
@@ -165,7 +181,7 @@ class CommandHandler:
             source=self._source(record),
             metadata=command.metadata if command else None,
         )
-        return _answer(record, result, result.to_bytes())
+        return reply(record, result, result.to_bytes(), key=reply_key(record, result, command))
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -245,13 +261,25 @@ class CommandHandler:
 
     def _snapshot(self, command: Command, execution: Execution) -> Snapshot | None:
         call = known_state(execution.call)  # an all-null read must not replace a good snapshot
-        if call is None:
+        call_id = execution.placed_call_id or command.about_call()
+        if call is None or call_id is None:
             return None
         return Snapshot(
-            call_id=command.call_id,
+            call_id=call_id,
             observed_at=self._clock(),
             command_id=command.command_id,
             call=call,
+        )
+
+    def _conference(self, command: Command, execution: Execution) -> ConferenceSnapshot | None:
+        conference_id = command.about_conference()
+        if execution.participants is None or conference_id is None:
+            return None
+        return ConferenceSnapshot(
+            conference_id=conference_id,
+            observed_at=self._clock(),
+            command_id=command.command_id,
+            participants=execution.participants,
         )
 
     def _answer(
@@ -260,23 +288,29 @@ class CommandHandler:
         result: Result,
         snapshot: Snapshot | None = None,
         *,
+        conference: ConferenceSnapshot | None = None,
         dead_letter: Rejection | None = None,
         result_bytes: bytes | None = None,
+        command: Command | None = None,
     ) -> Answer:
         trace = run.trace
         attributes = {
             "callctl.command_id": result.command_id,
             "callctl.call_id": result.call_id,
+            "callctl.conference_id": result.conference_id,
             "callctl.type": result.type,
             "callctl.outcome": result.outcome.value,
             "callctl.duplicate": result.duplicate,
             "error.type": result.error.code.value if result.error else None,
         }
-        return _answer(
+        return reply(
             run.record,
             result,
             result_bytes or result.to_bytes(),
+            key=reply_key(run.record, result, command),
             snapshot=snapshot.to_bytes() if snapshot is not None else None,
+            snapshot_key=snapshot.call_id.encode() if snapshot is not None else None,
+            conference=conference.to_bytes() if conference is not None else None,
             dead_letter=DeadLetter(dead_letter.code.value, dead_letter.message)
             if dead_letter is not None
             else None,
@@ -306,9 +340,13 @@ class CommandHandler:
     def _result(
         self, run: _Run, command: Command, request: CallRequest, execution: Execution
     ) -> Result:
+        conference_id = command.about_conference()
+        if isinstance(command, Callout):
+            conference_id = command.callout.conference_id()
         return Result(
             command_id=command.command_id,
-            call_id=command.call_id,
+            call_id=execution.placed_call_id or command.about_call(),
+            conference_id=conference_id,
             type=command.type,
             outcome=execution.outcome,
             attempts=execution.attempts,
@@ -334,39 +372,6 @@ class CommandHandler:
                 "source": self._source(run.record),
             }
         )
-
-
-def _answer(
-    record: Record,
-    result: Result,
-    result_bytes: bytes,
-    *,
-    snapshot: bytes | None = None,
-    dead_letter: DeadLetter | None = None,
-    headers: Mapping[str, str] | None = None,
-    published: Callable[[], None] | None = None,
-) -> Answer:
-    return Answer(
-        result=result_bytes,
-        key=result.call_id.encode() if result.call_id else record.key,
-        outcome=result.outcome.value,
-        kind=result.type,
-        duplicate=result.duplicate,
-        snapshot=snapshot,
-        dead_letter=dead_letter,
-        headers=headers or {},
-        summary={
-            "command_id": result.command_id,
-            "call_id": result.call_id,
-            "error": result.error.code.value if result.error else None,
-            "error_message": result.error.message if result.error else None,
-            "sinch_reference": result.error.sinch_reference if result.error else None,
-            "attempts": result.attempts,
-            "http_status": result.http_status,
-            "duration_ms": result.duration_ms,
-        },
-        published=published,
-    )
 
 
 def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:

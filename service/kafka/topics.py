@@ -29,6 +29,7 @@ def contract_topics(topics: TopicSettings, *, partitions: int, replication: int)
         topic(topics.snapshots, "compact"),
         topic(topics.dead_letter, "delete"),
         topic(topics.events, "delete"),
+        topic(topics.conferences, "compact"),
     ]
 
 

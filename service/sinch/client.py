@@ -84,7 +84,7 @@ _KEPT_HEADERS = (
 class SinchRequest:
     """One request: ``path`` is already percent-encoded and is signed exactly as given."""
 
-    method: Literal["GET", "PATCH"]
+    method: Literal["GET", "PATCH", "POST", "DELETE"]
     path: str
     body: bytes = b""
     region: str | None = None
@@ -94,12 +94,12 @@ class SinchRequest:
     trace_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in ("GET", "PATCH"):
-            raise ValueError(f"method must be GET or PATCH, got {self.method!r}")
+        if self.method not in ("GET", "PATCH", "POST", "DELETE"):
+            raise ValueError(f"method must be GET, PATCH, POST or DELETE, got {self.method!r}")
         if not isinstance(self.body, bytes):
             raise TypeError("body must be the exact bytes to send and sign")
-        if self.method == "GET" and self.body:
-            raise ValueError("a GET request has no body")
+        if self.method in ("GET", "DELETE") and self.body:
+            raise ValueError(f"a {self.method} request has no body")
         if not self.path.startswith(_PATH_PREFIX) or not _PATH.fullmatch(self.path):
             raise ValueError(
                 f"path must start with {_PATH_PREFIX} and be percent-encoded, "

@@ -41,3 +41,8 @@ def results_validator() -> Draft202012Validator:
 @pytest.fixture(scope="session")
 def snapshots_validator() -> Draft202012Validator:
     return validator(schema_export.TOPICS.snapshots)
+
+
+@pytest.fixture(scope="session")
+def conferences_validator() -> Draft202012Validator:
+    return validator(schema_export.TOPICS.conferences)

@@ -153,7 +153,7 @@ def _result(
     request = plan(cmd) if cmd is not None and with_request else None
     return Result(
         command_id=cmd.command_id if cmd else None,
-        call_id=cmd.call_id if cmd else None,
+        call_id=cmd.about_call() if cmd else None,
         type=cmd.type if cmd else None,
         outcome=outcome,
         duplicate=duplicate,
@@ -178,7 +178,9 @@ def test_succeeded_and_replayed_results_validate(
     result = _result(cmd, Outcome.SUCCEEDED, attempts=1, http_status=status, with_request=True)
     published = json.loads(result.to_bytes())
     assert errors(results_validator, published) == []
-    assert published["request"]["path"].startswith("/calling/v1/calls/id/")
+    on_a_call = cmd.about_conference() is None and not isinstance(cmd, c.Callout)
+    prefix = "/calling/v1/calls/id/" if on_a_call else "/calling/v1/"
+    assert published["request"]["path"].startswith(prefix)
 
     replay = Result.model_validate_json(result.to_bytes()).model_copy(update={"duplicate": True})
     assert errors(results_validator, json.loads(replay.to_bytes())) == []

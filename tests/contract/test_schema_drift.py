@@ -38,6 +38,7 @@ def test_one_schema_per_topic_plus_asyncapi() -> None:
             f"schemas/{topics.results}.schema.json",
             f"schemas/{topics.snapshots}.schema.json",
             f"schemas/{topics.events}.schema.json",
+            f"schemas/{topics.conferences}.schema.json",
             "schemas/asyncapi.json",
         ]
     )
@@ -88,6 +89,14 @@ def test_commands_schema_is_camel_case_and_closed() -> None:
         "stopRecording",
         "svaml",
         "getCallInfo",
+        "callout",
+        "getConferenceInfo",
+        "kickAllParticipants",
+        "muteParticipant",
+        "unmuteParticipant",
+        "holdParticipant",
+        "resumeParticipant",
+        "kickParticipant",
     }
 
 
@@ -114,6 +123,7 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
         topics.snapshots,
         topics.dead_letter,
         topics.events,
+        topics.conferences,
         "/sinch/callbacks",  # the HTTP side of the events topic
     }
     messages = document["components"]["messages"]
@@ -126,6 +136,7 @@ def test_asyncapi_describes_every_topic_and_the_command_payload() -> None:
     assert payloads[topics.results] == {"$ref": "#/components/schemas/Result"}
     assert payloads[topics.snapshots] == {"$ref": "#/components/schemas/Snapshot"}
     assert payloads[topics.events] == {"$ref": "#/components/schemas/CallEvent"}
+    assert payloads[topics.conferences] == {"$ref": "#/components/schemas/ConferenceSnapshot"}
     assert payloads["/sinch/callbacks"] == {"$ref": "#/components/schemas/SinchCallback"}
     assert document["operations"]["receiveSinchCallback"]["action"] == "receive"
     assert "EmptyPayload" not in document["components"]["schemas"]
@@ -163,6 +174,7 @@ def test_asyncapi_messages_have_names_of_their_own_not_faststreams() -> None:
     assert sorted(messages) == [
         "CallEvent",
         "Command",
+        "ConferenceSnapshot",
         "DeadLetter",
         "Result",
         "SinchCallback",
@@ -195,9 +207,9 @@ def test_asyncapi_names_the_key_and_the_headers_the_code_uses() -> None:
     messages = ASYNCAPI["components"]["messages"]
     for name, message in messages.items():
         if name != "SinchCallback":
-            assert "callId" in message["bindings"]["kafka"]["key"]["description"] or (
-                name == "DeadLetter"
-            )
+            key = message["bindings"]["kafka"]["key"]["description"]
+            expected = "conferenceId" if name == "ConferenceSnapshot" else "callId"
+            assert expected in key or name == "DeadLetter"
     headers = {name: set(m["headers"]["properties"]) for name, m in messages.items()}
     assert headers["Command"] == set(TRACE_HEADERS) == {"traceparent", "tracestate"}
     assert {"content-type", *TRACE_HEADERS} <= headers["Result"] == headers["Snapshot"]

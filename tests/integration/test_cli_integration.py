@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import sys
 import time
 import uuid
@@ -45,6 +46,7 @@ async def callctl(
         "CALLCTL_TOPICS__SNAPSHOTS": topics.snapshots,
         "CALLCTL_TOPICS__DEAD_LETTER": topics.dead_letter,
         "CALLCTL_TOPICS__EVENTS": topics.events,
+        "CALLCTL_TOPICS__CONFERENCES": topics.conferences,
     }
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
@@ -326,3 +328,37 @@ async def test_dead_letters_list_show_and_replay_after_the_fix(
         dict(again.headers)["callctl.replayed-from"]
         == f"{topics.dead_letter}/{at.replace(':', '@')}".encode()
     )
+
+
+def readme_conference_lines() -> list[str]:
+    """The command lines of the README's "Place calls, run conferences" block."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Place calls, run conferences") :]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block is not None, "no bash block under 'Place calls, run conferences'"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+async def test_readme_conference_lines_work_as_written(
+    kafka: str, simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    settings = service_settings(kafka, simulator.url, tmp_path)
+    await simulator.create_call("demo-3")
+    outputs: list[Run] = []
+    async with running_service(settings):
+        for line in readme_conference_lines():
+            words = shlex.split(line, comments=True)
+            assert words[0] == "callctl", line
+            run = await callctl(settings, *words[1:])
+            assert run.code == 0, f"{line}\n{run.out}{run.err}"
+            outputs.append(run)
+    placed = field(outputs[0], "callId")
+    assert (await simulator.admin.get(f"/_admin/calls/{placed}")).status_code == 200
+    shown = outputs[5].out
+    assert "demo-3" in shown and placed in shown, shown
+    [demo] = [row.split() for row in shown.splitlines() if row.startswith("demo-3")]
+    assert demo[-2:] == ["true", "true"], shown  # muted, on hold
+    rooms = (await simulator.admin.get("/_admin/conferences")).json()["conferences"]
+    [room] = [r for r in rooms if r["conferenceId"] == "room-1"]
+    kicked = [p for p in room["participants"] if p["id"] == "demo-3"]
+    assert kicked == [], "demo-3 was kicked"

@@ -15,8 +15,9 @@ from testkit.processes import SIM_KEY, SimulatorProcess
 from testkit.service import running_service
 
 CONTRACT_RESULT_FIELDS = {
-    "commandId", "callId", "type", "outcome", "duplicate", "attempts", "httpStatus", "error",
-    "note", "request", "receivedAt", "completedAt", "durationMs", "source", "metadata",
+    "commandId", "callId", "conferenceId", "type", "outcome", "duplicate", "attempts",
+    "httpStatus", "error", "note", "request", "receivedAt", "completedAt", "durationMs",
+    "source", "metadata",
 }  # fmt: skip
 
 

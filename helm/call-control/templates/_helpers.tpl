@@ -267,6 +267,8 @@ that large values are not printed in float notation. */}}
   value: {{ $v.topics.results | quote }}
 - name: CALLCTL_TOPICS__SNAPSHOTS
   value: {{ $v.topics.snapshots | quote }}
+- name: CALLCTL_TOPICS__CONFERENCES
+  value: {{ $v.topics.conferences | quote }}
 - name: CALLCTL_TOPICS__DEAD_LETTER
   value: {{ $v.topics.deadLetter | quote }}
 - name: CALLCTL_TOPICS__EVENTS

@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 
 from callctl import call, dead_letters, kafka_io, main, results, send
 from callctl.send_args import TYPED_FLAGS
-from service.domain.commands import COMMAND_TYPES
+from service.domain.commands import COMMAND_TYPES, CONFERENCE_TYPES
 from service.domain.results import RETRY_RULE
 from tests.unit.callctl.fakes import FakeProducer, FakeTopics, Sent
 
@@ -112,6 +112,9 @@ def test_a_type_page_lists_only_that_types_flags(
         "sendDtmf": {"--value"},
         "park": {"--locale", "--max-duration", "--intro-prompt", "--hold-prompt"},
         "svaml": {"--svaml", "--leg"},
+        "callout": {"--callout"},
+        "holdParticipant": {"--conference-id", "--moh"},
+        **{k: {"--conference-id"} for k in CONFERENCE_TYPES if k != "holdParticipant"},
     }.get(kind, set())
     assert offered == expected
     assert f"Send a {kind} command" in page

@@ -30,6 +30,69 @@ def record(type_: str, **fields: Any) -> dict[str, Any]:
     return {"commandId": "cmd-1", "callId": CALL, "type": type_, **fields}
 
 
+CONFERENCE = "room-1.a~b"
+CONF = f"/calling/v1/conferences/id/{CONFERENCE}"
+
+
+def conference(type_: str, **fields: Any) -> dict[str, Any]:
+    return {"commandId": "cmd-1", "conferenceId": CONFERENCE, "type": type_, **fields}
+
+
+# Sinch's own fixtures (sinch-sdk-java openapi-contracts/src/test/resources/domains/voice/v1/
+# callouts/CalloutRequest{Tts,Conference,Custom}Dto.json), sent byte for byte as given.
+TTS_CALLOUT = {
+    "method": "ttsCallout",
+    "ttsCallout": {
+        "cli": "+14045001000",
+        "destination": {"type": "username", "endpoint": "an user name"},
+        "dtmf": "w123#",
+        "domain": "pstn",
+        "custom": "my custom value",
+        "locale": "en-US",
+        "text": "text value",
+        "prompts": '#ssml[<speak><p>Your PIN code is <say-as interpret-as="digits">1234'
+        "</say-as></p><p>Please enter it now</p></speak>]",
+        "enableAce": True,
+        "enableDice": True,
+        "enablePie": True,
+    },
+}
+CONFERENCE_CALLOUT = {
+    "method": "conferenceCallout",
+    "conferenceCallout": {
+        "cli": "+14045001000",
+        "destination": {"type": "number", "endpoint": "+14045005000"},
+        "locale": "en-US",
+        "greeting": "Welcome to my conference",
+        "conferenceId": "MyConfId",
+        "conferenceDtmfOptions": {"mode": "detect", "maxDigits": 3, "timeoutMills": 456},
+        "dtmf": "w123#",
+        "maxDuration": 32,
+        "enableAce": True,
+        "enableDice": True,
+        "enablePie": True,
+        "mohClass": "music2",
+        "custom": "my custom value",
+        "domain": "pstn",
+    },
+}
+CUSTOM_CALLOUT = {
+    "method": "customCallout",
+    "customCallout": {
+        "cli": "+14045001000",
+        "destination": {"type": "number", "endpoint": "+14045005000"},
+        "dtmf": "w123#",
+        "custom": "my custom value",
+        "maxDuration": 32,
+        "ice": '{"action":{"name":"connectPstn","number":"+12233445566","cli":"+12234325234",'
+        '"amd":{"enabled":true}}}',
+        "ace": '{"instructions":[{"name":"say","text":"Hello, this is a call from Sinch!"}],'
+        '"action":{"name":"hangup"}}',
+        "pie": "https://your-application-server-host/application",
+    },
+}
+
+
 def encode(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode()
 
@@ -41,7 +104,8 @@ def decode(
 
 
 def accepted(data: dict[str, Any]) -> c.Command:
-    command = decode(data)
+    named = data.get("conferenceId") or data.get("callId")
+    command = decode(data, key=named.encode() if isinstance(named, str) else None)
     assert not isinstance(command, Rejection), command
     return command
 
@@ -59,10 +123,11 @@ def rejected(data: Any, *, key: bytes | None = CALL.encode()) -> Rejection:
 class Case:
     id: str
     command: dict[str, Any]
-    method: Literal["GET", "PATCH"]
+    method: Literal["GET", "PATCH", "POST", "DELETE"]
     path: str
     body: bytes
     harmless: bool
+    resource: Literal["call", "conference", "callout"] = "call"
 
 
 START_OPTIONS = {
@@ -341,6 +406,67 @@ CASES = [
         True,
     ),
     Case("get-call-info", record("getCallInfo"), "GET", E2, b"", True),
+    *[
+        Case(
+            f"callout-{case_id}",
+            {"commandId": "cmd-1", "type": "callout", "callout": body},
+            "POST",
+            "/calling/v1/callouts",
+            json.dumps(body, separators=(",", ":")).encode(),
+            False,
+            "callout",
+        )
+        for case_id, body in [
+            ("tts", TTS_CALLOUT),
+            ("conference", CONFERENCE_CALLOUT),
+            ("custom", CUSTOM_CALLOUT),
+        ]
+    ],
+    Case(
+        "get-conference-info",
+        conference("getConferenceInfo"),
+        "GET",
+        CONF,
+        b"",
+        True,
+        "conference",
+    ),
+    Case(
+        "kick-all",
+        conference("kickAllParticipants"),
+        "DELETE",
+        CONF,
+        b"",
+        True,
+        "conference",
+    ),
+    Case(
+        "kick-participant",
+        conference("kickParticipant", callId=CALL),
+        "DELETE",
+        f"{CONF}/{CALL}",
+        b"",
+        True,
+        "conference",
+    ),
+    *[
+        Case(
+            kind,
+            conference(kind, callId=CALL, **extra),
+            "PATCH",
+            f"{CONF}/{CALL}",
+            sent,
+            True,
+            "conference",
+        )
+        for kind, extra, sent in [
+            ("muteParticipant", {}, b'{"command":"mute"}'),
+            ("unmuteParticipant", {}, b'{"command":"unmute"}'),
+            ("holdParticipant", {}, b'{"command":"onhold"}'),
+            ("holdParticipant", {"moh": "music2"}, b'{"command":"onhold","moh":"music2"}'),
+            ("resumeParticipant", {}, b'{"command":"resume"}'),
+        ]
+    ],
 ]
 
 
@@ -348,8 +474,15 @@ CASES = [
 def test_command_becomes_its_request(case: Case) -> None:
     request = plan(accepted(case.command))
     ends_call = case.body is not None and b'"action":{"name":"hangup"}' in case.body
+    ends_call = ends_call or (case.resource == "conference" and case.method == "DELETE")
     assert request == CallRequest(
-        case.method, case.path, case.body, None, case.harmless, ends_call=ends_call
+        case.method,
+        case.path,
+        case.body,
+        None,
+        case.harmless,
+        ends_call=ends_call,
+        resource=case.resource,
     )
 
 
@@ -380,7 +513,9 @@ def test_every_command_type_has_a_conversion_case() -> None:
 
 def test_only_the_documented_types_are_harmless() -> None:
     harmless = {case.command["type"] for case in CASES if case.harmless}
-    assert harmless == {"hangup", "unpark", "stopRecording", "getCallInfo", "svaml"}
+    assert harmless == {"hangup", "unpark", "stopRecording", "getCallInfo", "svaml"} | set(
+        c.CONFERENCE_TYPES
+    )
     svaml_harmless = {case.id for case in CASES if case.harmless and case.id.startswith("svaml")}
     assert svaml_harmless == {
         "svaml-e1-nulls-left-out",

@@ -15,4 +15,5 @@ def test_snapshots_are_compacted_and_the_rest_deleted() -> None:
         "call-control.snapshots.v1": "compact",
         "call-control.dead-letter.v1": "delete",
         "call-control.events.v1": "delete",
+        "call-control.conferences.v1": "compact",
     }

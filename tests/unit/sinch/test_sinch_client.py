@@ -474,7 +474,8 @@ def test_every_accepted_path_is_sent_unchanged_by_httpx(path: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "POST", "path": "/calling/v1/calls/id/a"}, "GET or PATCH"),
+        ({"method": "PUT", "path": "/calling/v1/calls/id/a"}, "GET, PATCH, POST or DELETE"),
+        ({"method": "DELETE", "path": "/calling/v1/conferences/id/a", "body": b"{}"}, "no body"),
         ({"method": "GET", "path": "/calling/v1/calls/id/a", "body": b"{}"}, "no body"),
         ({"method": "GET", "path": "/v1/calls/id/a"}, "must start with"),
         ({"method": "GET", "path": "/calling/v1/calls/id/a?x=1"}, "percent-encoded"),
