@@ -33,9 +33,10 @@ from bench.common import (
     percentile,
     system_cpu,
 )
+from bench.stages import scrape_stages
 from service.settings import TopicSettings
 from testkit.kafka import TopicCounter, create_topics, delete_topics, produce, read_topic
-from testkit.processes import ROOT, Process, SimulatorProcess, clean_env
+from testkit.processes import ROOT, Process, SimulatorProcess, clean_env, free_port
 from testkit.service import ServiceProcess, service_env
 
 SAMPLE_S = 0.05
@@ -58,8 +59,9 @@ class Scenario:
 @dataclass(frozen=True, slots=True)
 class Contender:
     name: str  # as reported: limit, naive, service, service@512, service-warn ...
-    kind: str  # limit | naive | service
-    max_in_flight: int | None = None  # service: None = its default
+    kind: str  # limit | floor | naive | service
+    max_in_flight: int | None = None  # service: None = its default; floor: its concurrency
+    replicas: int = 1  # service: processes in one consumer group
     log_level: str = "INFO"
     env: tuple[tuple[str, str], ...] = ()  # service: more settings (diagnostic variants)
 
@@ -107,6 +109,8 @@ class RunResult:
     max_ms: float | None = None
     handler_p50: float | None = None  # service only: its durationMs (decode to result built)
     handler_p99: float | None = None
+    # service only: per stage (callctl_command_stage_seconds), count, mean/p50/p99 in ms
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
     loadgen_lag_p99_ms: float | None = None
     log_path: str = ""
     note: str = ""
@@ -178,9 +182,66 @@ class Bench:
         return topic
 
 
-def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, tag: str) -> Process:
+class Replicas:
+    """One contender's processes (the service may run as several in one group), stopped and
+    measured together: CPU is the sum, the peak RSS the largest."""
+
+    def __init__(self, procs: list[Process], metrics_ports: list[int]) -> None:
+        self.procs = procs
+        self.metrics_ports = metrics_ports  # service: where its /metrics is scraped
+        self.log_path = procs[0].log_path
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [p.pid for p in self.procs]
+
+    @property
+    def pid(self) -> int | None:
+        return self.procs[0].pid
+
+    def start(self) -> None:
+        for proc in self.procs:
+            proc.start()
+
+    def alive(self) -> bool:
+        return all(p.alive() for p in self.procs)
+
+    def tail(self, chars: int = 2_000) -> str:
+        return self.procs[0].tail(chars)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.procs))
+
+    def cpu(self) -> float | None:
+        values = [cpu_seconds(pid) for pid in self.pids]
+        return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+    def rss(self) -> float | None:
+        values = [v for v in (peak_rss_mib(pid) for pid in self.pids) if v is not None]
+        return max(values) if values else None
+
+
+def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, tag: str) -> Replicas:
+    if contender.kind != "service":
+        return Replicas([_one_proc(bench, contender, topics, tag, 0)], [])
+    ports = [free_port() for _ in range(contender.replicas)]
+    procs = [
+        _one_proc(bench, contender, topics, tag, i, metrics_port=port)
+        for i, port in enumerate(ports)
+    ]
+    return Replicas(procs, ports)
+
+
+def _one_proc(
+    bench: Bench,
+    contender: Contender,
+    topics: TopicSettings,
+    tag: str,
+    index: int,
+    metrics_port: int = 0,
+) -> Process:
     group = bench.name(tag, contender.name, "group")
-    name = f"{tag}-{contender.name}"
+    name = f"{tag}-{contender.name}" + (f"-{index}" if index else "")
     if contender.kind == "service":
         state = bench.workdir / f"{name}-state"
         state.mkdir(exist_ok=True)
@@ -193,6 +254,7 @@ def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, ta
             CALLCTL_LOG_LEVEL=contender.log_level,
             # Only so that a capped run stops quickly; no effect on the measured part.
             CALLCTL_SHUTDOWN_GRACE_S="3",
+            CALLCTL_HTTP_PORT=str(metrics_port),
         )
         if contender.max_in_flight is not None:
             env["CALLCTL_MAX_IN_FLIGHT"] = str(contender.max_in_flight)
@@ -200,8 +262,10 @@ def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, ta
         return ServiceProcess(name, env, bench.workdir, bench.code)
     argv = [sys.executable, "-m", f"bench.{contender.kind}", "--bootstrap", bench.bootstrap]
     argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
-    if contender.kind == "naive":
+    if contender.kind in ("naive", "floor"):
         argv += ["--sinch-url", bench.simulator.url]
+    if contender.kind == "floor" and contender.max_in_flight is not None:
+        argv += ["--concurrency", str(contender.max_in_flight)]
     return Process(argv, clean_env(), bench.workdir / f"{name}.log", bench.code)
 
 
@@ -223,20 +287,20 @@ async def run_topics(
 
 
 def _sample(
-    proc: Process, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
+    proc: Replicas, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
 ) -> Sample:
     """`extra_floor`: CPU the load generator has used so far, once it cannot be read."""
     own = os.times()
     return Sample(
         t=time.monotonic(),
         count=count,
-        cpu=cpu_seconds(proc.pid),
+        cpu=proc.cpu(),
         broker_cpu=cpu_seconds(bench.broker),
         sim_cpu=cpu_seconds(bench.simulator.pid),
         own_cpu=own.user + own.system,
         extra_cpu=max(cpu_seconds(extra_pid) or 0.0, extra_floor),
         sys_busy=system_cpu()[0],
-        rss_mib=peak_rss_mib(proc.pid),
+        rss_mib=proc.rss(),
     )
 
 
@@ -293,7 +357,7 @@ def _outcomes(result: RunResult, parsed: list[dict[str, Any]]) -> None:
             result.errors[key] = result.errors.get(key, 0) + 1
 
 
-async def _wait_started(proc: Process, result: RunResult) -> bool:
+async def _wait_started(proc: Replicas, result: RunResult) -> bool:
     if not proc.alive():
         result.note = f"exited at start: {proc.tail(600)!r}"
         return False
@@ -341,6 +405,7 @@ async def closed_loop(
             if first_at is not None and sample.t - first_at >= cap_s:
                 break
         stopped_ms = time.time() * 1000
+        result.stages = await scrape_stages(proc.metrics_ports)
         await proc.stop()
         if profiler is not None:
             await profiler
@@ -460,6 +525,7 @@ async def open_loop(
                 break
             await asyncio.sleep(SAMPLE_S)
         result.drained = samples[-1].count >= WARMUP_COMMANDS + sent
+        result.stages = await scrape_stages(proc.metrics_ports)
         await proc.stop()
     result.sim_requests = await bench.simulator.requests_served()
     apply_samples(result, samples)
