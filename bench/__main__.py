@@ -344,10 +344,13 @@ async def run_issue_targets(
         say(describe(run))
         return run
 
-    async def opened(contender: Contender, scenario: Scenario, rate: float) -> RunResult:
+    async def opened(
+        contender: Contender, scenario: Scenario, rate: float, share: float
+    ) -> RunResult:
         run = await retried(
             bench, partial(open_loop, bench, contender, scenario, rate, args.open_duration_s)
         )
+        run.load_share = share
         say(describe(run))
         return run
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -211,6 +212,22 @@ class Replicas:
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.procs))
+
+    def settled_ms(self) -> float | None:
+        """With several replicas: when the last of them was given its partitions (epoch ms,
+        from their logs), None for one process."""
+        if len(self.procs) < 2:
+            return None
+        last = None
+        for proc in self.procs:
+            for line in proc.logs().splitlines():
+                if '"partitions_assigned"' not in line:
+                    continue
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    stamp = dt.datetime.fromisoformat(json.loads(line)["timestamp"])
+                    ms = stamp.timestamp() * 1000
+                    last = ms if last is None else max(last, ms)
+        return last
 
     def cpu(self) -> float | None:
         values = [cpu_seconds(pid) for pid in self.pids]
@@ -423,11 +440,19 @@ async def closed_loop(
     result.results = len(sources - {None})
     _outcomes(result, parsed)
     _handler_times(result, parsed, scenario.latency_ms)
-    if len(records) >= 2:
-        stamps = sorted(r.timestamp_ms for r in records)
+    stamps = sorted(r.timestamp_ms for r in records)
+    settled = proc.settled_ms()
+    if settled is not None and stamps and settled > stamps[0]:
+        # Replicas joining one by one rebalance the group (running work is abandoned, then
+        # the partitions move): the rate is the group's once it has settled.
+        stamps = [t for t in stamps if t >= settled]
+        result.note = (result.note + "; " if result.note else "") + (
+            f"rate from the {len(stamps):,} results after the group's last rebalance"
+        )
+    if len(stamps) >= 2:
         result.window_s = (stamps[-1] - stamps[0]) / 1000
         if result.window_s > 0:
-            result.throughput = (len(records) - 1) / result.window_s
+            result.throughput = (len(stamps) - 1) / result.window_s
     return result
 
 

@@ -192,7 +192,7 @@ def ratios(closed: list[RunResult], open_runs: list[RunResult]) -> dict[str, flo
 # --- the runs ---------------------------------------------------------------------------
 
 Closed = Callable[[Contender, Scenario, str], Awaitable[RunResult]]
-Open = Callable[[Contender, Scenario, float], Awaitable[RunResult]]
+Open = Callable[[Contender, Scenario, float, float], Awaitable[RunResult]]  # ..., rate, share
 Backlog = Callable[[Scenario], Awaitable[str]]
 Say = Callable[[str], Any]
 
@@ -225,8 +225,7 @@ async def run_targets(
     maximum = _run(closed_runs, SHAPE_50, SERVICE_64.name)
     if maximum is not None and maximum.throughput:
         for share in open_shares:
-            run = await open_loop(SERVICE_64, SHAPE_50, max(1.0, share * maximum.throughput))
-            run.load_share = share
-            open_runs.append(run)
+            rate = max(1.0, share * maximum.throughput)
+            open_runs.append(await open_loop(SERVICE_64, SHAPE_50, rate, share))
         await drop()
     return closed_runs, open_runs
