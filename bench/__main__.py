@@ -364,6 +364,9 @@ async def run_issue_targets(
         open_shares=tuple(_floats(args.open_loads)),
         two_processes=not args.no_two_processes,
     )
+    missed = any(not v.passed for v in verdicts(report))
+    if args.profile == "always" or (args.profile == "auto" and missed):
+        await run_profile(args, bench, report, say, 6, 1000)
     values = tuple(_ints(args.inflight))
     if values:
         say(f"in-flight sweep {values}, 50 ms, K=1000, 6 partitions")

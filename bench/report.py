@@ -557,14 +557,25 @@ def plot_latency(runs: list[RunResult], path: Path, stamp: str = "") -> None:
     plt.close(fig)
 
 
+COLOURS = {"limit": "grey", "floor": "C0", "naive": "C1", "service": "C2"}
+
+
+def _colour(contender: str) -> str:
+    return COLOURS.get(contender.split("@")[0].split("-")[0], "C3")
+
+
+def _label(contender: str) -> str:
+    return "limit (no-HTTP passthrough)" if contender == "limit" else contender
+
+
 def plot_throughput(runs: list[RunResult], path: Path, stamp: str = "") -> None:
     """Every closed-loop run's rate, on one linear axis, value written on each bar."""
     plt = _pyplot()
     chosen = sorted(runs, key=lambda r: (_order(r.scenario), _rank(r.contender)))
-    labels = [f"{r.contender}, {r.scenario.label}" for r in chosen]
+    labels = [f"{_label(r.contender)}, {r.scenario.label}" for r in chosen]
     rates = [r.throughput for r in chosen]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(chosen) + 1.5))
-    bars = ax.barh(range(len(chosen)), rates, color=[f"C{_rank(r.contender)[0]}" for r in chosen])
+    bars = ax.barh(range(len(chosen)), rates, color=[_colour(r.contender) for r in chosen])
     for bar, rate in zip(bars, rates, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {rate:,.0f}", va="center",
                 fontsize=7)  # fmt: skip
