@@ -363,6 +363,7 @@ async def run_issue_targets(
         default_in_flight=report.default_in_flight,
         open_shares=tuple(_floats(args.open_loads)),
         two_processes=not args.no_two_processes,
+        diagnose=not args.no_diagnose,
     )
     missed = any(not v.passed for v in verdicts(report))
     if args.profile == "always" or (args.profile == "auto" and missed):

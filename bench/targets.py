@@ -31,6 +31,8 @@ SERVICE_64 = Contender(f"service@{PLACES}", "service", max_in_flight=PLACES)
 FLOOR_64 = Contender(f"floor@{PLACES}", "floor", max_in_flight=PLACES)
 SERVICE = Contender("service", "service")
 PASSTHROUGH = Contender("limit", "limit")  # the no-HTTP passthrough, second reference
+# A diagnostic: the service on asyncio's own loop, beside the default (uvloop), same backlog.
+ASYNCIO_LOOP = Contender("service-asyncio", "service", env=(("CALLCTL_EVENT_LOOP", "asyncio"),))
 
 
 def floor_like_service(in_flight: int) -> Contender:
@@ -179,9 +181,13 @@ def ratios(closed: list[RunResult], open_runs: list[RunResult]) -> dict[str, flo
         out["service@64 at 50 ms / Little's bound"] = at50.throughput / (PLACES / 0.05)
         if floor50 and floor50.throughput:
             out["service@64 / floor@64 at 50 ms"] = at50.throughput / floor50.throughput
+    service0 = _run(closed, SHAPE_0, SERVICE.name)
     for target in targets(closed, open_runs):
         if target.unit == "x" and target.measured is not None:
             out[target.name] = target.measured
+    on_asyncio = _run(closed, SHAPE_0, ASYNCIO_LOOP.name)
+    if on_asyncio and on_asyncio.throughput and service0 and service0.throughput:
+        out["uvloop / asyncio, service at 0 ms"] = service0.throughput / on_asyncio.throughput
     passthrough = _run(closed, SHAPE_0, PASSTHROUGH.name)
     service = _run(closed, SHAPE_0, SERVICE.name)
     if passthrough and service and passthrough.throughput and service.throughput:
@@ -207,6 +213,7 @@ async def run_targets(
     default_in_flight: int,
     open_shares: tuple[float, ...] = OPEN_SHARES,
     two_processes: bool = True,
+    diagnose: bool = True,
 ) -> tuple[list[RunResult], list[RunResult]]:
     """Every run the targets need, in an order that keeps each ratio's pair side by side."""
     closed_runs: list[RunResult] = []
@@ -217,6 +224,8 @@ async def run_targets(
     await drop()
     topic = await backlog(SHAPE_0)
     zero = [PASSTHROUGH, floor_like_service(default_in_flight), SERVICE]
+    if diagnose:
+        zero.append(ASYNCIO_LOOP)
     if two_processes:
         zero += [redis_service(run_id, 1), redis_service(run_id, 2)]
     for contender in zero:
