@@ -191,6 +191,7 @@ class Replicas:
         self.procs = procs
         self.metrics_ports = metrics_ports  # service: where its /metrics is scraped
         self.log_path = procs[0].log_path
+        self._settled = False
 
     @property
     def pids(self) -> list[int | None]:
@@ -212,6 +213,22 @@ class Replicas:
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.procs))
+
+    def settled(self) -> bool:
+        """Every replica owns partitions (its last assignment is not empty): the group has
+        settled. Always true for one process; once true it stays so (the logs are not read
+        again on every sample)."""
+        if len(self.procs) < 2 or self._settled:
+            return True
+        for proc in self.procs:
+            lines = [line for line in proc.logs().splitlines() if '"partitions_assigned"' in line]
+            if not lines:
+                return False
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                if not json.loads(lines[-1])["partitions"]:
+                    return False
+        self._settled = True
+        return True
 
     def settled_ms(self) -> float | None:
         """With several replicas: when the last of them was given its partitions (epoch ms,
@@ -419,6 +436,8 @@ async def closed_loop(
             if first_at is None and sample.t - started > STARTUP_TIMEOUT_S:
                 result.note = "no result within the start-up timeout"
                 break
+            if first_at is not None and not proc.settled():
+                first_at = sample.t  # the cap counts from the group's last rebalance
             if first_at is not None and sample.t - first_at >= cap_s:
                 break
         stopped_ms = time.time() * 1000
