@@ -378,6 +378,8 @@ def summary(report: Report) -> list[str]:
 
 
 def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
+    if report.suite == "targets":
+        report.ratios = ratios(report.closed, report.open)
     s = report.settings
     out = [
         f"# {report.title}",
