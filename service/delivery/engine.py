@@ -14,7 +14,9 @@ Guarantees it keeps (docs/contract.md, "Guarantees"):
   committed, all before the partition is handed over.
 
 The engine owns what happens to a record's `Answer`: published and acknowledged, counted, and
-the canonical `command` line written, before the offset is done. A flow only says what the
+the canonical `command` line written, before the offset is done. The in-flight place is given
+back as soon as the answer is queued: the acknowledgement is the broker's time, and the lane and
+the watermark wait for it without holding a place. A flow only says what the
 answer is (`Flow`); a per-record log context (partition, offset, and whatever the flow binds)
 is bound with structlog's contextvars, so every line about the record carries it.
 """

@@ -4,7 +4,8 @@ A lane is keyed by (partition, record key), so the commands of one call, which p
 by `callId`, queue behind each other while other calls proceed. One asyncio task per non-empty
 lane; it ends when the lane empties. A global semaphore bounds the commands in flight; a command
 waiting out a retry backoff gives its place back (`Turn.pause`), so a struggling call never
-holds up the rest.
+holds up the rest, and a command whose answer is stored and queued gives it back for good
+(`Turn.release`) while its lane waits for the broker's acknowledgement.
 """
 
 from __future__ import annotations
