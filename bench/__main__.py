@@ -571,9 +571,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def check_ratios(report: Report, written: Path) -> bool:
     """Print the ratios beside the last committed report's; False on a regression."""
-    found = guard.baseline(args_out := written.parent, exclude=written.with_suffix(".json"))
+    results = ROOT / "bench" / "results"  # the committed reports, wherever this one went
+    found = guard.baseline(results, exclude=written.with_suffix(".json"))
     if found is None:
-        print(f"\nno committed report with ratios under {args_out}: nothing to compare")
+        print(f"\nno committed report with ratios under {results}: nothing to compare")
         return True
     base, before = found
     compared = guard.compare(report.ratios, before)
