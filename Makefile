@@ -99,7 +99,7 @@ test: install check services toxiproxy examples ## every check, then every test 
 bench: install services ## issue 15's targets, every contender, the sweep; fails on a ratio >20% below the last committed report (~10 min)
 	"$(UV)" run --frozen python -m bench
 
-bench-quick: install services ## the same targets, short runs, no sweep: prints the ratios, fails on a regression (~5 min)
+bench-quick: install services ## the same targets, short runs, no sweep: prints the ratios, fails on a regression (~3 min)
 	"$(UV)" run --frozen python -m bench --quick
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
