@@ -18,7 +18,7 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
+	services bench bench-quick clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
 	toxiproxy examples asyncapi-check
 
 help: ## list the targets
@@ -96,8 +96,11 @@ toxiproxy: ## build the pinned Toxiproxy server for the fault tests (go install,
 test: install check services toxiproxy examples ## every check, then every test (unit and integration)
 	"$(UV)" run --frozen pytest tests -q -rfE
 
-bench: install services ## benchmarks (see bench/README.md)
+bench: install services ## issue 15's targets, every contender, the sweep; fails on a ratio >20% below the last committed report (~10 min)
 	"$(UV)" run --frozen python -m bench
+
+bench-quick: install services ## the same targets, short runs, no sweep: prints the ratios, fails on a regression (~3 min)
+	"$(UV)" run --frozen python -m bench --quick
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
 	deploy/docker/build.sh

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import inflight, profiling
+from bench import guard, inflight, profiling
 from bench.common import cpu_seconds
 from bench.report import (
     Report,
@@ -28,6 +28,7 @@ from bench.report import (
     markdown,
     plot_inflight,
     plot_latency,
+    plot_throughput,
     plotting,
     summary,
     to_json,
@@ -43,12 +44,14 @@ from bench.runner import (
     retried,
 )
 from bench.session import code_hash, default_in_flight, machine, session, versions
+from bench.targets import run_targets
 from testkit.processes import ROOT
 
 QUICK = {"commands": 3_000, "cap_s": 5.0, "naive_cap_s": 5.0, "open_duration_s": 5.0}
 FULL = {"commands": 20_000, "cap_s": 10.0, "naive_cap_s": 10.0, "open_duration_s": 10.0}
 PROFILE_COMMANDS = 12_000
 PROFILE_SECONDS = 8
+DEFAULT_SWEEP = ",".join(map(str, inflight.DEFAULT_VALUES))
 
 
 def _ints(text: str) -> list[int]:
@@ -61,7 +64,21 @@ def _floats(text: str) -> list[float]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="3,000 commands, 5 s caps (~10 min)")
+    p.add_argument("--quick", action="store_true", help="3,000 commands, 5 s caps, no sweep")
+    p.add_argument(
+        "--matrix",
+        action="store_true",
+        help="the older matrix (latencies x partitions x calls, naive as baseline) instead of "
+        "issue 15's targets",
+    )
+    p.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="do not compare the ratios with the last committed report",
+    )
+    p.add_argument(
+        "--no-two-processes", action="store_true", help="targets: skip the two-process run"
+    )
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--commands", type=int, help="backlog size N (default 20,000; quick 3,000)")
     p.add_argument("--calls", default="1,10,100,1000", help="K values")
@@ -80,7 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--inflight",
-        default=",".join(map(str, inflight.DEFAULT_VALUES)),
+        default=DEFAULT_SWEEP,
         help="sweep values; empty to skip the sweep",
     )
     p.add_argument("--best-inflight", type=int, help="use this as best instead of sweeping")
@@ -131,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.naive_cap_s = args.naive_cap_s or base["naive_cap_s"]
     args.open_duration_s = args.open_duration_s or base["open_duration_s"]
     args.sim_load_s = args.sim_load_s or (3.0 if args.quick else 5.0)
+    if args.quick and not args.matrix and args.inflight == DEFAULT_SWEEP:
+        args.inflight = ""  # the quick targets run has no sweep
     return args
 
 
@@ -239,6 +258,7 @@ async def run_all(args: argparse.Namespace, report: Report, say: Clock) -> None:
     latencies, partitions, calls = _ints(args.latencies), _ints(args.partitions), _ints(args.calls)
     async with session(args.bootstrap, args.workdir, use_checkout=args.no_snapshot) as bench:
         say(f"work directory (logs, state): {bench.workdir}; simulator {bench.simulator.url}")
+        report.run_id = bench.run_id
         report.settings["work directory"] = str(bench.workdir)
         bench.noise_cores, bench.retries = args.noise_cores, args.retries
         spy = profiling.keep_copy(bench.workdir)
@@ -253,6 +273,10 @@ async def run_all(args: argparse.Namespace, report: Report, say: Clock) -> None:
             f"simulator alone: {report.simulator['requestsPerSecond']:,.0f} req/s, "
             f"{report.simulator['simCores']:.2f} cores"
         )
+
+        if not args.matrix:
+            await run_issue_targets(args, bench, report, say)
+            return
 
         values = tuple(_ints(args.inflight))
         if args.best_inflight is not None:
@@ -301,6 +325,57 @@ async def run_all(args: argparse.Namespace, report: Report, say: Clock) -> None:
         missed = any(not v.passed for v in verdicts(report))
         if args.profile == "always" or (args.profile == "auto" and missed):
             await run_profile(args, bench, report, say, max(partitions), max(calls))
+
+
+async def run_issue_targets(
+    args: argparse.Namespace, bench: Bench, report: Report, say: Clock
+) -> None:
+    """Issue 15's targets (bench/targets.py), then the in-flight sweep unless skipped."""
+    report.suite = "targets"
+
+    async def backlog(scenario: Scenario) -> str:
+        return await bench.backlog(scenario, args.commands)
+
+    async def closed(contender: Contender, scenario: Scenario, topic: str) -> RunResult:
+        run = await retried(
+            bench,
+            partial(closed_loop, bench, contender, scenario, topic, args.commands, args.cap_s),
+        )
+        say(describe(run))
+        return run
+
+    async def opened(
+        contender: Contender, scenario: Scenario, rate: float, share: float
+    ) -> RunResult:
+        run = await retried(
+            bench, partial(open_loop, bench, contender, scenario, rate, args.open_duration_s)
+        )
+        run.load_share = share
+        say(describe(run))
+        return run
+
+    report.closed, report.open = await run_targets(
+        backlog=backlog,
+        closed=closed,
+        open_loop=opened,
+        drop=bench.drop_topics,
+        run_id=bench.run_id,
+        default_in_flight=report.default_in_flight,
+        open_shares=tuple(_floats(args.open_loads)),
+        two_processes=not args.no_two_processes,
+        diagnose=not args.no_diagnose,
+    )
+    missed = any(not v.passed for v in verdicts(report))
+    if args.profile == "always" or (args.profile == "auto" and missed):
+        await run_profile(args, bench, report, say, 6, 1000)
+    values = tuple(_ints(args.inflight))
+    if values:
+        say(f"in-flight sweep {values}, 50 ms, K=1000, 6 partitions")
+        report.sweep = await inflight.sweep(
+            bench, values, commands=args.commands, cap_s=args.cap_s, partitions=6
+        )
+        report.best_in_flight = report.sweep.best
+        await bench.drop_topics()
 
 
 MEMORY_STORE = Contender(
@@ -421,12 +496,16 @@ def write(report: Report, args: argparse.Namespace, name: str, can_plot: bool) -
             "matplotlib is not installed: no plots (uv add --group dev matplotlib)."
         )
     else:
+        stamp = f"call-control bench {name}, run {report.run_id or 'n/a'}, {report.date}"
         if report.sweep is not None:
-            plot_inflight(report.sweep, args.out / f"{name}-inflight.png")
+            plot_inflight(report.sweep, args.out / f"{name}-inflight.png", stamp)
             plots["inflight"] = f"{name}-inflight.png"
         if report.open:
-            plot_latency(report.open, args.out / f"{name}-latency.png")
+            plot_latency(report.open, args.out / f"{name}-latency.png", stamp)
             plots["latency"] = f"{name}-latency.png"
+        if report.closed and report.suite == "targets":
+            plot_throughput(report.closed, args.out / f"{name}-throughput.png", stamp)
+            plots["throughput"] = f"{name}-throughput.png"
     path: Path = args.out / f"{name}.md"
     # Analysis written by a person after the run survives re-rendering (--from-json).
     findings = args.out / f"{name}-findings.md"
@@ -486,6 +565,25 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(summary(report)))
     print(f"\nreport: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     say("done")
+    if report.suite == "targets" and not args.no_guard and not check_ratios(report, path):
+        sys.exit(1)
+
+
+def check_ratios(report: Report, written: Path) -> bool:
+    """Print the ratios beside the last committed report's; False on a regression."""
+    results = ROOT / "bench" / "results"  # the committed reports, wherever this one went
+    found = guard.baseline(results, exclude=written.with_suffix(".json"))
+    if found is None:
+        print(f"\nno committed report with ratios under {results}: nothing to compare")
+        return True
+    base, before = found
+    compared = guard.compare(report.ratios, before)
+    print()
+    print("\n".join(guard.lines(compared, str(base.relative_to(ROOT)))))
+    bad = guard.regressions(compared)
+    if bad:
+        print(f"\nREGRESSION: {', '.join(c.name for c in bad)}")
+    return not bad
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 from bench.inflight import Sweep
 from bench.inflight import table as sweep_table
 from bench.runner import RunResult, Scenario
+from bench.targets import Target, ratios, targets
 
 # Targets (delivery-and-resilience.md §7.2, as the lead set them for this box).
 SPEEDUP_SHARE = 0.7  # at 50 ms: service >= 0.7 x min(K, in-flight) x naive
@@ -47,6 +48,9 @@ class Report:
     open: list[RunResult] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    suite: str = "matrix"  # "targets": issue 15's (bench/targets.py)
+    run_id: str = ""
+    ratios: dict[str, float] = field(default_factory=dict)  # what the guard compares
 
 
 # --- JSON (the raw numbers, and a way to render the report again) -----------------------
@@ -57,6 +61,8 @@ def _run_from(data: dict[str, Any]) -> RunResult:
 
 
 def to_json(report: Report) -> dict[str, Any]:
+    if report.suite == "targets":
+        report.ratios = ratios(report.closed, report.open)
     data = {k: v for k, v in vars(report).items() if k not in ("sweep", "closed", "open")}
     data["closed"] = [r.to_json() for r in report.closed]
     data["open"] = [r.to_json() for r in report.open]
@@ -125,6 +131,11 @@ def in_flight_of(report: Report, name: str) -> int:
 
 
 def verdicts(report: Report) -> list[Verdict]:
+    if report.suite == "targets":
+        return [
+            Verdict(t.name, t.where, _figure(t.measured, t.unit), _need(t), t.passed)
+            for t in targets(report.closed, report.open)
+        ]
     out: list[Verdict] = []
     scenarios = sorted({r.scenario for r in report.closed}, key=_order)
     for scenario in scenarios:
@@ -190,6 +201,51 @@ def verdicts(report: Report) -> list[Verdict]:
             )
         )
     return out
+
+
+def _figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if unit == "x":
+        return f"{value:.2f} x"
+    return f"{value:,.2f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+
+
+def _need(target: Target) -> str:
+    sign = ">=" if target.higher_is_better else "<="
+    return f"{sign} {_figure(target.required, target.unit)}"
+
+
+STAGE_ORDER = (
+    "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store", "publish",
+    "publish_ack", "loop_lag",
+)  # fmt: skip
+
+
+def stage_table(report: Report) -> list[str]:
+    """Where the service's time goes, per run: mean (p50 / p99 from the histogram's buckets)."""
+    runs = [r for r in [*report.closed, *report.open] if r.stages]
+    if not runs:
+        return []
+    stages = [s for s in STAGE_ORDER if any(s in r.stages for r in runs)]
+    lines = [
+        "| run | " + " | ".join(stages) + " | duration_ms p50 less Sinch |",
+        "|---|" + "---:|" * (len(stages) + 1),
+    ]
+    for run in runs:
+        cells = []
+        for stage in stages:
+            got = run.stages.get(stage)
+            cells.append(
+                "-"
+                if got is None
+                else f"{got['mean_ms']:.2f} ({got['p50_ms']:.2f} / {got['p99_ms']:.1f})"
+            )
+        where = f"{run.contender}, {run.scenario.label}"
+        if run.mode == "open":
+            where += f", open {_share(run.load_share)}"
+        lines.append(f"| {where} | " + " | ".join(cells) + f" | {_n(run.handler_p50, 1)} |")
+    return lines
 
 
 def _order(s: Scenario) -> tuple[int, int, int]:
@@ -305,7 +361,16 @@ def summary(report: Report) -> list[str]:
             f"best {report.sweep.best}, smallest within 5 % of the best {report.sweep.knee}",
             "",
         ]
-    out += ["Closed loop, commands/s (same backlog per scenario):", "", *ratio_table(report), ""]
+    if report.suite == "targets":
+        out += ["Closed loop, every run:", "", *closed_table(report), ""]
+        out += ["Where the service's time goes, ms:", "", *stage_table(report), ""]
+    else:
+        out += [
+            "Closed loop, commands/s (same backlog per scenario):",
+            "",
+            *ratio_table(report),
+            "",
+        ]
     if report.open:
         out += ["Open loop, added latency:", "", *open_table(report), ""]
     found = verdicts(report)
@@ -313,6 +378,8 @@ def summary(report: Report) -> list[str]:
 
 
 def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
+    if report.suite == "targets":
+        report.ratios = ratios(report.closed, report.open)
     s = report.settings
     out = [
         f"# {report.title}",
@@ -369,12 +436,37 @@ def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
         ]
         if "inflight" in plots:
             out += [f"![throughput vs in-flight]({plots['inflight']})", ""]
-    if report.closed:
+    if report.suite == "targets" and report.ratios:
+        out += [
+            "## Ratios (what `python -m bench` compares with the last committed report)",
+            "",
+            "| ratio | value |",
+            "|---|---:|",
+            *(f"| {k} | {v:.3f} |" for k, v in report.ratios.items()),
+            "",
+        ]
+    if report.suite == "targets":
+        out += [
+            "## Where the service's time goes (callctl_command_stage_seconds)",
+            "",
+            "Per stage: mean ms (p50 / p99 read from the histogram's buckets), over the whole "
+            "run. `request` includes `sign`; `publish_ack` is awaited after the in-flight "
+            "place is given back; `loop_lag` is how late a 100 ms timer fires (sampled).",
+            "",
+            *stage_table(report),
+            "",
+        ]
+        if "throughput" in plots:
+            out += [f"![throughput of every contender]({plots['throughput']})", ""]
+    if report.closed and report.suite != "targets":
         out += [
             "## Closed loop: throughput ratios",
             "",
             *ratio_table(report),
             "",
+        ]
+    if report.closed:
+        out += [
             "## Closed loop: every run",
             "",
             *closed_table(report),
@@ -390,64 +482,112 @@ def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
 
 
 # --- plots ---------------------------------------------------------------------------------
+# Read at a glance and not misread: absolute rates on linear axes, lines for what varies along
+# an axis, every figure stamped with its report's run and date.
 
 
-def plot_inflight(sweep: Sweep, path: Path) -> None:
+def _pyplot() -> Any:
     import matplotlib  # type: ignore[import-not-found,unused-ignore]
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
 
+    return plt
+
+
+def _stamp(fig: Any, stamp: str) -> None:
+    fig.text(0.99, 0.005, stamp, ha="right", va="bottom", fontsize=7, color="dimgrey")
+
+
+def plot_inflight(sweep: Sweep, path: Path, stamp: str = "") -> None:
+    plt = _pyplot()
     values = [v for v, _ in sweep.points]
     measured = [r.throughput for _, r in sweep.points]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(values, measured, "o-", label="service, measured")
+    for v, m in zip(values, measured, strict=True):
+        ax.annotate(f"{m:,.0f}", (v, m), textcoords="offset points", xytext=(0, 6), fontsize=7)
     if sweep.scenario.latency_ms:
         bound = [v / (sweep.scenario.latency_ms / 1000) for v in values]
         ax.plot(values, bound, "--", color="grey", label="in-flight / latency (Little's law)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+        ax.set_ylim(0, max([*measured, 0.0]) * 1.6 or 1)
+    ax.set_xscale("log", base=2)  # the settings double; the rates stay on a linear axis
     ax.set_xticks(values, [str(v) for v in values])
     ax.set_xlabel("CALLCTL_MAX_IN_FLIGHT")
-    ax.set_ylabel("commands/s")
+    ax.set_ylabel("commands/s (linear)")
     ax.set_title(f"Throughput vs in-flight ({sweep.scenario.label})")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
     ax.legend()
+    _stamp(fig, stamp)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_latency(runs: list[RunResult], path: Path) -> None:
-    import matplotlib  # type: ignore[import-not-found,unused-ignore]
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
-
+def plot_latency(runs: list[RunResult], path: Path, stamp: str = "") -> None:
+    """Added latency percentiles against the offered rate, one line per contender and
+    percentile, per simulator delay."""
+    plt = _pyplot()
     latencies = sorted({r.scenario.latency_ms for r in runs})
-    most = max(sum(1 for r in runs if r.scenario.latency_ms == lat) for lat in latencies)
-    width_in = max(6.5, 0.8 * most)
-    fig, axes = plt.subplots(
-        len(latencies), 1, figsize=(width_in, 4.6 * len(latencies)), squeeze=False
-    )
+    fig, axes = plt.subplots(len(latencies), 1, figsize=(7.5, 4.6 * len(latencies)), squeeze=False)
+    styles = {"p50": "-", "p95": "--", "p99": ":"}
     for ax, latency in zip(axes[:, 0], latencies, strict=True):
-        chosen = sorted(
-            (r for r in runs if r.scenario.latency_ms == latency and r.p50 is not None),
-            key=lambda r: (_rank(r.contender), r.load_share or 0.0),
-        )
-        labels = [f"{r.contender}\n{_share(r.load_share)}" for r in chosen]
-        width = 0.27
-        for i, (name, attr) in enumerate((("p50", "p50"), ("p95", "p95"), ("p99", "p99"))):
-            values = [max(float(getattr(r, attr) or 0.0), 0.1) for r in chosen]
-            positions = [x + (i - 1) * width for x in range(len(chosen))]
-            ax.bar(positions, values, width, label=name)
-        ax.axhline(P99_ADDED_MS, color="red", linestyle="--", linewidth=1, label="p99 target")
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(chosen)), labels, fontsize=7, rotation=25, ha="right")
+        mine = [r for r in runs if r.scenario.latency_ms == latency and r.p50 is not None]
+        for index, name in enumerate(sorted({r.contender for r in mine}, key=_rank)):
+            points = sorted((r for r in mine if r.contender == name), key=lambda r: r.rate or 0)
+            rates = [r.rate or 0.0 for r in points]
+            for attr, style in styles.items():
+                ax.plot(
+                    rates,
+                    [float(getattr(r, attr) or 0.0) for r in points],
+                    style,
+                    marker="o",
+                    color=f"C{index}",
+                    label=f"{name} {attr}",
+                )
+        ax.axhline(P99_ADDED_MS, color="red", linewidth=1, label=f"{P99_ADDED_MS:.0f} ms")
+        ax.set_xlabel("offered commands/s")
         ax.set_ylabel("added latency, ms (simulator delay subtracted)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(left=0)
         ax.set_title(f"Open loop, simulator {latency} ms")
-        ax.grid(True, axis="y", which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    _stamp(fig, stamp)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+COLOURS = {"limit": "grey", "floor": "C0", "naive": "C1", "service": "C2"}
+
+
+def _colour(contender: str) -> str:
+    return COLOURS.get(contender.split("@")[0].split("-")[0], "C3")
+
+
+def _label(contender: str) -> str:
+    return "limit (no-HTTP passthrough)" if contender == "limit" else contender
+
+
+def plot_throughput(runs: list[RunResult], path: Path, stamp: str = "") -> None:
+    """Every closed-loop run's rate, on one linear axis, value written on each bar."""
+    plt = _pyplot()
+    chosen = sorted(runs, key=lambda r: (_order(r.scenario), _rank(r.contender)))
+    labels = [f"{_label(r.contender)}, {r.scenario.label}" for r in chosen]
+    rates = [r.throughput for r in chosen]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(chosen) + 1.5))
+    bars = ax.barh(range(len(chosen)), rates, color=[_colour(r.contender) for r in chosen])
+    for bar, rate in zip(bars, rates, strict=True):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {rate:,.0f}", va="center",
+                fontsize=7)  # fmt: skip
+    ax.set_yticks(range(len(chosen)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("commands/s (closed loop, linear)")
+    ax.set_xlim(0, max([*rates, 1.0]) * 1.15)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_title("Throughput of every closed-loop run")
+    _stamp(fig, stamp)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -33,9 +34,10 @@ from bench.common import (
     percentile,
     system_cpu,
 )
+from bench.stages import scrape_stages
 from service.settings import TopicSettings
 from testkit.kafka import TopicCounter, create_topics, delete_topics, produce, read_topic
-from testkit.processes import ROOT, Process, SimulatorProcess, clean_env
+from testkit.processes import ROOT, Process, SimulatorProcess, clean_env, free_port
 from testkit.service import ServiceProcess, service_env
 
 SAMPLE_S = 0.05
@@ -58,8 +60,9 @@ class Scenario:
 @dataclass(frozen=True, slots=True)
 class Contender:
     name: str  # as reported: limit, naive, service, service@512, service-warn ...
-    kind: str  # limit | naive | service
-    max_in_flight: int | None = None  # service: None = its default
+    kind: str  # limit | floor | naive | service
+    max_in_flight: int | None = None  # service: None = its default; floor: its concurrency
+    replicas: int = 1  # service: processes in one consumer group
     log_level: str = "INFO"
     env: tuple[tuple[str, str], ...] = ()  # service: more settings (diagnostic variants)
 
@@ -107,6 +110,8 @@ class RunResult:
     max_ms: float | None = None
     handler_p50: float | None = None  # service only: its durationMs (decode to result built)
     handler_p99: float | None = None
+    # service only: per stage (callctl_command_stage_seconds), count, mean/p50/p99 in ms
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
     loadgen_lag_p99_ms: float | None = None
     log_path: str = ""
     note: str = ""
@@ -178,9 +183,99 @@ class Bench:
         return topic
 
 
-def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, tag: str) -> Process:
+class Replicas:
+    """One contender's processes (the service may run as several in one group), stopped and
+    measured together: CPU is the sum, the peak RSS the largest."""
+
+    def __init__(self, procs: list[Process], metrics_ports: list[int]) -> None:
+        self.procs = procs
+        self.metrics_ports = metrics_ports  # service: where its /metrics is scraped
+        self.log_path = procs[0].log_path
+        self._settled = False
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [p.pid for p in self.procs]
+
+    @property
+    def pid(self) -> int | None:
+        return self.procs[0].pid
+
+    def start(self) -> None:
+        for proc in self.procs:
+            proc.start()
+
+    def alive(self) -> bool:
+        return all(p.alive() for p in self.procs)
+
+    def tail(self, chars: int = 2_000) -> str:
+        return self.procs[0].tail(chars)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.procs))
+
+    def settled(self) -> bool:
+        """Every replica owns partitions (its last assignment is not empty): the group has
+        settled. Always true for one process; once true it stays so (the logs are not read
+        again on every sample)."""
+        if len(self.procs) < 2 or self._settled:
+            return True
+        for proc in self.procs:
+            lines = [line for line in proc.logs().splitlines() if '"partitions_assigned"' in line]
+            if not lines:
+                return False
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                if not json.loads(lines[-1])["partitions"]:
+                    return False
+        self._settled = True
+        return True
+
+    def settled_ms(self) -> float | None:
+        """With several replicas: when the last of them was given its partitions (epoch ms,
+        from their logs), None for one process."""
+        if len(self.procs) < 2:
+            return None
+        last = None
+        for proc in self.procs:
+            for line in proc.logs().splitlines():
+                if '"partitions_assigned"' not in line:
+                    continue
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    stamp = dt.datetime.fromisoformat(json.loads(line)["timestamp"])
+                    ms = stamp.timestamp() * 1000
+                    last = ms if last is None else max(last, ms)
+        return last
+
+    def cpu(self) -> float | None:
+        values = [cpu_seconds(pid) for pid in self.pids]
+        return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+    def rss(self) -> float | None:
+        values = [v for v in (peak_rss_mib(pid) for pid in self.pids) if v is not None]
+        return max(values) if values else None
+
+
+def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, tag: str) -> Replicas:
+    if contender.kind != "service":
+        return Replicas([_one_proc(bench, contender, topics, tag, 0)], [])
+    ports = [free_port() for _ in range(contender.replicas)]
+    procs = [
+        _one_proc(bench, contender, topics, tag, i, metrics_port=port)
+        for i, port in enumerate(ports)
+    ]
+    return Replicas(procs, ports)
+
+
+def _one_proc(
+    bench: Bench,
+    contender: Contender,
+    topics: TopicSettings,
+    tag: str,
+    index: int,
+    metrics_port: int = 0,
+) -> Process:
     group = bench.name(tag, contender.name, "group")
-    name = f"{tag}-{contender.name}"
+    name = f"{tag}-{contender.name}" + (f"-{index}" if index else "")
     if contender.kind == "service":
         state = bench.workdir / f"{name}-state"
         state.mkdir(exist_ok=True)
@@ -193,6 +288,7 @@ def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, ta
             CALLCTL_LOG_LEVEL=contender.log_level,
             # Only so that a capped run stops quickly; no effect on the measured part.
             CALLCTL_SHUTDOWN_GRACE_S="3",
+            CALLCTL_HTTP_PORT=str(metrics_port),
         )
         if contender.max_in_flight is not None:
             env["CALLCTL_MAX_IN_FLIGHT"] = str(contender.max_in_flight)
@@ -200,8 +296,10 @@ def contender_proc(bench: Bench, contender: Contender, topics: TopicSettings, ta
         return ServiceProcess(name, env, bench.workdir, bench.code)
     argv = [sys.executable, "-m", f"bench.{contender.kind}", "--bootstrap", bench.bootstrap]
     argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
-    if contender.kind == "naive":
+    if contender.kind in ("naive", "floor"):
         argv += ["--sinch-url", bench.simulator.url]
+    if contender.kind == "floor" and contender.max_in_flight is not None:
+        argv += ["--concurrency", str(contender.max_in_flight)]
     return Process(argv, clean_env(), bench.workdir / f"{name}.log", bench.code)
 
 
@@ -223,20 +321,20 @@ async def run_topics(
 
 
 def _sample(
-    proc: Process, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
+    proc: Replicas, bench: Bench, count: int, extra_pid: int | None, extra_floor: float = 0.0
 ) -> Sample:
     """`extra_floor`: CPU the load generator has used so far, once it cannot be read."""
     own = os.times()
     return Sample(
         t=time.monotonic(),
         count=count,
-        cpu=cpu_seconds(proc.pid),
+        cpu=proc.cpu(),
         broker_cpu=cpu_seconds(bench.broker),
         sim_cpu=cpu_seconds(bench.simulator.pid),
         own_cpu=own.user + own.system,
         extra_cpu=max(cpu_seconds(extra_pid) or 0.0, extra_floor),
         sys_busy=system_cpu()[0],
-        rss_mib=peak_rss_mib(proc.pid),
+        rss_mib=proc.rss(),
     )
 
 
@@ -293,7 +391,7 @@ def _outcomes(result: RunResult, parsed: list[dict[str, Any]]) -> None:
             result.errors[key] = result.errors.get(key, 0) + 1
 
 
-async def _wait_started(proc: Process, result: RunResult) -> bool:
+async def _wait_started(proc: Replicas, result: RunResult) -> bool:
     if not proc.alive():
         result.note = f"exited at start: {proc.tail(600)!r}"
         return False
@@ -338,9 +436,12 @@ async def closed_loop(
             if first_at is None and sample.t - started > STARTUP_TIMEOUT_S:
                 result.note = "no result within the start-up timeout"
                 break
+            if first_at is not None and not proc.settled():
+                first_at = sample.t  # the cap counts from the group's last rebalance
             if first_at is not None and sample.t - first_at >= cap_s:
                 break
         stopped_ms = time.time() * 1000
+        result.stages = await scrape_stages(proc.metrics_ports)
         await proc.stop()
         if profiler is not None:
             await profiler
@@ -358,11 +459,19 @@ async def closed_loop(
     result.results = len(sources - {None})
     _outcomes(result, parsed)
     _handler_times(result, parsed, scenario.latency_ms)
-    if len(records) >= 2:
-        stamps = sorted(r.timestamp_ms for r in records)
+    stamps = sorted(r.timestamp_ms for r in records)
+    settled = proc.settled_ms()
+    if settled is not None and stamps and settled > stamps[0]:
+        # Replicas joining one by one rebalance the group (running work is abandoned, then
+        # the partitions move): the rate is the group's once it has settled.
+        stamps = [t for t in stamps if t >= settled]
+        result.note = (result.note + "; " if result.note else "") + (
+            f"rate from the {len(stamps):,} results after the group's last rebalance"
+        )
+    if len(stamps) >= 2:
         result.window_s = (stamps[-1] - stamps[0]) / 1000
         if result.window_s > 0:
-            result.throughput = (len(records) - 1) / result.window_s
+            result.throughput = (len(stamps) - 1) / result.window_s
     return result
 
 
@@ -460,6 +569,7 @@ async def open_loop(
                 break
             await asyncio.sleep(SAMPLE_S)
         result.drained = samples[-1].count >= WARMUP_COMMANDS + sent
+        result.stages = await scrape_stages(proc.metrics_ports)
         await proc.stop()
     result.sim_requests = await bench.simulator.requests_served()
     apply_samples(result, samples)

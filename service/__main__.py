@@ -114,7 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupInterrupted:
         return 0
     try:
-        asyncio.run(create_app(settings).run())
+        if settings.event_loop == "uvloop":
+            import uvloop
+
+            uvloop.run(create_app(settings).run())
+        else:
+            asyncio.run(create_app(settings).run())
     except Refused as refused:
         print(f"{PROG}: cannot start: {refused}", file=sys.stderr)
         return EXIT_REFUSED

@@ -248,6 +248,7 @@ class Service:
             build_auth(s),
             base_url=s.sinch.base_url,
             regional_url_template=s.sinch.regional_template(),
+            on_signed=lambda seconds: self.metrics.stage("sign", seconds),
         )
         store = await open_store(s)
         resources.on_close("idempotency store", store.close)
@@ -265,6 +266,7 @@ class Service:
                 max_retry_after_s=s.retry.max_retry_after_s,
             ),
             meter=self.metrics,
+            stage=self.metrics.stage,
         )
         if s.callbacks.enabled:
             self.callbacks = await open_callbacks(
@@ -288,6 +290,7 @@ class Service:
             tracing=self.tracing,
             on_store_error=self.metrics.store_unavailable.inc,
             call_route=self.callbacks.call_route if self.callbacks else no_route,
+            stage=self.metrics.stage,
         )
         self.engine = Engine(
             handler,
@@ -300,6 +303,7 @@ class Service:
             max_buffered=s.max_buffered,
             commit_interval_s=s.kafka.commit_interval_ms / 1000,
             revoke_timeout_s=min(s.shutdown_grace_s, s.kafka.session_timeout_ms / 2000),
+            stage=self.metrics.stage,
         )
         self.metrics.observe_state(self.engine.state)
         await self.health.start()

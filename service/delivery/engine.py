@@ -14,7 +14,9 @@ Guarantees it keeps (docs/contract.md, "Guarantees"):
   committed, all before the partition is handed over.
 
 The engine owns what happens to a record's `Answer`: published and acknowledged, counted, and
-the canonical `command` line written, before the offset is done. A flow only says what the
+the canonical `command` line written, before the offset is done. The in-flight place is given
+back as soon as the answer is queued: the acknowledgement is the broker's time, and the lane and
+the watermark wait for it without holding a place. A flow only says what the
 answer is (`Flow`); a per-record log context (partition, offset, and whatever the flow binds)
 is bound with structlog's contextvars, so every line about the record carries it.
 """
@@ -36,9 +38,11 @@ from service.delivery.lanes import Lanes, Turn
 from service.delivery.offsets import OffsetTracker
 from service.delivery.publishing import Publisher
 from service.delivery.records import Record, TopicPartition
+from service.delivery.stages import StageMeter, no_stage
 
 log = structlog.get_logger(logger_name="service.engine")
 command_log = structlog.get_logger(logger_name="service.command")
+LOOP_PROBE_S = 0.1
 
 
 class ConsumerControl(Protocol):
@@ -90,12 +94,16 @@ class Engine:
         max_buffered: int,
         commit_interval_s: float,
         revoke_timeout_s: float,
+        stage: StageMeter = no_stage,
     ) -> None:
         self._flow = flow
+        self._stage = stage
         self._publisher = publisher
         self._topics = topics
         self._meter = meter
-        self._lanes = Lanes(max_in_flight, self._process)
+        self._lanes = Lanes(
+            max_in_flight, self._process, on_place=lambda seconds: stage("place_wait", seconds)
+        )
         self._offsets = OffsetTracker()
         self._max_buffered = max_buffered
         self._commit_interval_s = commit_interval_s
@@ -114,7 +122,10 @@ class Engine:
 
     def start(self, consumer: ConsumerControl) -> None:
         self._consumer = consumer
-        self._tasks = [asyncio.create_task(self._commit_every(), name="commit")]
+        self._tasks = [
+            asyncio.create_task(self._commit_every(), name="commit"),
+            asyncio.create_task(self._watch_loop(), name="loop-lag"),
+        ]
 
     @property
     def assigned(self) -> frozenset[TopicPartition]:
@@ -179,19 +190,30 @@ class Engine:
         bind_contextvars(partition=record.partition, offset=record.offset)
         self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
-            await self._deliver(record, await self._flow(record, turn))
+            await self._deliver(record, await self._flow(record, turn), turn)
         except Exception as error:
             log.exception("command_crashed")
             try:
-                await self._deliver(record, self._flow.crashed(record, error))
+                await self._deliver(record, self._flow.crashed(record, error), turn)
             except Exception:
                 log.exception("crash_result_not_published")
                 return  # stays pending: the watermark holds and the record is read again
         self._offsets.done(record.tp, record.offset)
 
-    async def _deliver(self, record: Record, answer: Answer) -> None:
-        """Publish the answer and wait for Kafka's acknowledgement; count it, log it."""
-        await self._publisher.publish(messages(record, answer, self._topics))
+    async def _deliver(self, record: Record, answer: Answer, turn: Turn) -> None:
+        """Publish the answer and wait for Kafka's acknowledgement; count it, log it.
+
+        The in-flight place is given back once the messages are queued: the outcome is stored
+        by then, and the acknowledgement is the broker's time, not a command's. The lane (the
+        call's order) and the watermark (at least once) still wait for it."""
+        started = time.perf_counter()
+        queued = await self._publisher.queue(messages(record, answer, self._topics))
+        queued_at = time.perf_counter()
+        turn.release()
+        await self._publisher.acknowledged(queued)
+        stage = self._stage
+        stage("publish", queued_at - started)
+        stage("publish_ack", time.perf_counter() - queued_at)
         if answer.published is not None:
             answer.published()
         age_s = None
@@ -222,6 +244,14 @@ class Engine:
             self._paused.discard(tp)
             consumer.resume({tp})
             log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
+
+    async def _watch_loop(self) -> None:
+        """How late the event loop runs a timer: the wait every step of every command pays
+        on a congested loop (the `loop_lag` stage)."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(LOOP_PROBE_S)
+            self._stage("loop_lag", max(time.perf_counter() - started - LOOP_PROBE_S, 0.0))
 
     # --- commits -------------------------------------------------------------------------
 

@@ -4,13 +4,15 @@ A lane is keyed by (partition, record key), so the commands of one call, which p
 by `callId`, queue behind each other while other calls proceed. One asyncio task per non-empty
 lane; it ends when the lane empties. A global semaphore bounds the commands in flight; a command
 waiting out a retry backoff gives its place back (`Turn.pause`), so a struggling call never
-holds up the rest.
+holds up the rest, and a command whose answer is stored and queued gives it back for good
+(`Turn.release`) while its lane waits for the broker's acknowledgement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -81,18 +83,34 @@ class Turn:
         scope.reschedule(asyncio.get_running_loop().time())
         return True
 
-    def _end(self) -> None:
+    @property
+    def holding(self) -> bool:
+        return self._holding
+
+    def release(self) -> None:
+        """Give the in-flight place back for good: what is left of the turn is not the
+        command's own work (the broker acknowledging its answer). The lane, and with it the
+        call's order, is still held until the turn ends."""
         if self._holding:
             self._holding = False
             self._semaphore.release()
+
+    _end = release
 
 
 Process = Callable[[Record, Turn], Awaitable[None]]
 
 
 class Lanes:
-    def __init__(self, max_in_flight: int, process: Process) -> None:
+    def __init__(
+        self,
+        max_in_flight: int,
+        process: Process,
+        *,
+        on_place: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
         self._process = process
+        self._on_place = on_place  # seconds a record's lane waited for an in-flight place
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._queues: dict[LaneKey, deque[Record]] = {}
         self._tasks: dict[LaneKey, asyncio.Task[None]] = {}
@@ -104,7 +122,9 @@ class Lanes:
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        """Commands holding a place (not those only waiting for their answer's
+        acknowledgement); counted at scrape time, off the hot path."""
+        return sum(1 for turn in self._running.values() if turn.holding)
 
     @property
     def active_lanes(self) -> int:
@@ -125,7 +145,9 @@ class Lanes:
         queue = self._queues[key]
         try:
             while queue:
+                asked = time.perf_counter()
                 await self._semaphore.acquire()
+                self._on_place(time.perf_counter() - asked)
                 turn = Turn(self._semaphore)
                 try:
                     # Taken only once a place is free: until then the record still counts as

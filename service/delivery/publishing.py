@@ -29,6 +29,15 @@ class Outgoing:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Queued:
+    """Messages handed to the producer, and what it answered for each (an acknowledgement to
+    come, or a refusal)."""
+
+    messages: list[Outgoing]
+    futures: list[asyncio.Future[object] | Exception]
+
+
 class Producer(Protocol):
     async def send(self, message: Outgoing) -> asyncio.Future[object]:
         """Queue the message; the future resolves when Kafka acknowledges it."""
@@ -56,12 +65,28 @@ class Publisher:
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send all, then wait for every acknowledgement; retry those that failed."""
+        await self.acknowledged(await self.queue(messages))
+
+    async def queue(self, messages: Sequence[Outgoing]) -> Queued:
+        """Hand every message to the producer (they share its next batch); the returned
+        `Queued` is awaited with `acknowledged`. Split so a caller can give back what it holds
+        (an in-flight place) between the two: the acknowledgement is the broker's time."""
         pending = list(messages)
+        return Queued(pending, await self._queue_all(pending))
+
+    async def acknowledged(self, queued: Queued) -> None:
+        """Wait for every acknowledgement of `queued`; resend those that failed, until none
+        does."""
+        pending = queued.messages
         errors: list[str] = []
+        first: list[asyncio.Future[object] | Exception] | None = queued.futures
 
         async def attempt() -> list[Outgoing]:
-            nonlocal pending
-            outcomes = await self._send_all(pending)
+            nonlocal pending, first
+            sent, first = first, None
+            outcomes = await self._outcomes(
+                sent if sent is not None else await self._queue_all(pending)
+            )
             failed = [m for m, o in zip(pending, outcomes, strict=True) if isinstance(o, Exception)]
             if failed:
                 self._on_failure(len(failed))
@@ -76,15 +101,20 @@ class Publisher:
 
         await retry(attempt, policy=self._policy, again=_unacknowledged, on_retry=on_retry)
 
-    async def _send_all(self, messages: list[Outgoing]) -> list[object]:
-        """Queue every message first (they share the producer's next batch), then await the
-        acknowledgements in turn: no task per message on the hot path."""
+    async def _queue_all(
+        self, messages: list[Outgoing]
+    ) -> list[asyncio.Future[object] | Exception]:
         queued: list[asyncio.Future[object] | Exception] = []
         for message in messages:
             try:
                 queued.append(await self._producer.send(message))
             except Exception as error:  # e.g. no metadata for the topic within the timeout
                 queued.append(error)
+        return queued
+
+    @staticmethod
+    async def _outcomes(queued: list[asyncio.Future[object] | Exception]) -> list[object]:
+        """Await the acknowledgements in turn: no task per message on the hot path."""
         outcomes: list[object] = []
         for item in queued:
             if isinstance(item, Exception):

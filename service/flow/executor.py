@@ -17,6 +17,7 @@ from typing import Protocol
 
 import structlog
 
+from service.delivery.stages import StageMeter, no_stage
 from service.domain import plan as planning
 from service.domain.commands import Callout, Command, GetCallInfo, GetConferenceInfo
 from service.domain.plan import CallRequest
@@ -103,7 +104,9 @@ class Executor:
         meter: SinchMeter,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = utc_now,
+        stage: StageMeter = no_stage,
     ) -> None:
+        self._stage = stage
         self._meter = meter
         self._sinch = sinch
         self._policy = policy
@@ -136,7 +139,9 @@ class Executor:
         if isinstance(command, GetCallInfo):
             call = normalize_call(_json(attempts.response))
         elif snapshot and decision.note is None:
+            started = time.perf_counter()
             call = await self._read_call(command, wait, trace)
+            self._stage("snapshot", time.perf_counter() - started)
         return replace(done, call=call, note=decision.note)
 
     async def _placed(
@@ -277,9 +282,9 @@ class Executor:
                 detail=error.error_type,
                 places_call=request.places_call,
             )
-        self._meter.sinch_answered(
-            request.method, response.status_code, time.perf_counter() - started
-        )
+        elapsed = time.perf_counter() - started
+        self._meter.sinch_answered(request.method, response.status_code, elapsed)
+        self._stage("request", elapsed)
         attempts.status, attempts.response = response.status_code, response
         body = response.error
         decision = judge_response(

@@ -29,6 +29,7 @@ from structlog.contextvars import bind_contextvars
 from service.delivery.answers import Answer, DeadLetter
 from service.delivery.lanes import Abandoned, Turn
 from service.delivery.records import Record
+from service.delivery.stages import StageMeter, no_stage
 from service.domain.calls import CallRoute, no_route, route_command
 from service.domain.commands import BaseCommand, Callout, Command
 from service.domain.decode import Rejection, decode_command
@@ -92,7 +93,9 @@ class CommandHandler:
         clock: Callable[[], datetime] = utc_now,
         on_store_error: Callable[[], None] = lambda: None,
         call_route: Callable[[str], Awaitable[CallRoute | None]] = no_route,
+        stage: StageMeter = no_stage,
     ) -> None:
+        self._stage = stage
         self._on_store_error = on_store_error  # counts store outages (a metric)
         self._call_route = call_route
         self._tracing = tracing
@@ -103,6 +106,7 @@ class CommandHandler:
 
     async def __call__(self, record: Record, turn: Turn) -> Answer:
         run = _Run(record, self._clock(), time.perf_counter(), self._tracing.start(record))
+        stage, clock = self._stage, time.perf_counter
         decoded = self._decode(record)
         if isinstance(decoded, Rejection):
             return self._answer(run, self._rejected(run, decoded), dead_letter=decoded)
@@ -111,7 +115,10 @@ class CommandHandler:
         if command.about_conference() is not None:
             bind_contextvars(conference_id=command.about_conference())
         print_ = fingerprint(command.model_dump_json(by_alias=True).encode())
+        mark = clock()
+        stage("decode", mark - run.started)
         claim = await self._claim(turn, command.command_id, print_)
+        stage("claim", clock() - mark)
         if claim.kind is ClaimKind.DUPLICATE:
             assert claim.result is not None
             return self._answer(run, self._replay(run, claim.result), command=command)
@@ -128,6 +135,7 @@ class CommandHandler:
             )
         try:
             # Callbacks hook: the call's region from its ICE; no request once DiCE said it ended.
+            mark = clock()
             route = (
                 await self._persist(turn, self._call_route, command.call_id)
                 if isinstance(command, BaseCommand)
@@ -138,6 +146,7 @@ class CommandHandler:
             if not isinstance(routed, ErrorInfo):
                 command = routed
             request = plan(command)
+            stage("plan", clock() - mark)
             execution = (
                 (Execution(Outcome.FAILED, 0, None, ended) if ended is not None else None)
                 or self._interrupted(claim, request)
@@ -146,10 +155,12 @@ class CommandHandler:
             )
             result = self._result(run, command, request, execution)
             result_bytes = result.to_bytes()
+            mark = clock()
             # Stored before it is answered: a crash in between replays it instead of guessing.
             await self._persist(
                 turn, self._leases.complete, command.command_id, print_, result_bytes
             )
+            stage("store", clock() - mark)
         finally:
             self._leases.let_go(command.command_id)
         return self._answer(

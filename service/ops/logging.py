@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor
@@ -52,6 +53,12 @@ def add_span_ids(_: object, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def _orjson(event: EventDict, **options: Any) -> str:
+    """orjson renders a line about 20 times faster than `json.dumps` (the canonical line is
+    written for every command); structlog's fallback still renders what orjson cannot."""
+    return orjson.dumps(event, default=options.get("default")).decode()
+
+
 def configure_logging(
     level: str = "INFO",
     fmt: Literal["auto", "json", "console"] = "auto",
@@ -62,7 +69,7 @@ def configure_logging(
     out, a microsecond per line; the ids a command binds are still merged."""
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_orjson)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )

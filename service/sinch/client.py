@@ -27,7 +27,7 @@ import importlib.metadata
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final, Literal
@@ -335,6 +335,7 @@ class SinchClient:
         base_url: str = GLOBAL_BASE_URL,
         regional_url_template: str | Literal[_Default.TEMPLATE] | None = _DEFAULT_TEMPLATE,
         max_response_bytes: int = 1_048_576,
+        on_signed: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         """``regional_url_template`` defaults to Sinch's regional hosts when ``base_url`` is
         the global host, and to None otherwise (a simulator or proxy takes every region)."""
@@ -349,6 +350,7 @@ class SinchClient:
         )
         self._http = http
         self._auth = auth
+        self._on_signed = on_signed  # seconds spent building and signing one request
         self._max_response_bytes = max_response_bytes
         # Resolved once: a bad base URL or template fails at start-up.
         self._hosts: dict[str | None, str] = {
@@ -384,8 +386,10 @@ class SinchClient:
         return await self._send_once(request, host)
 
     async def _send_once(self, request: SinchRequest, host: str) -> SinchResponse:
+        signing = time.perf_counter()
         http_request = self._http_request(request, host)
         started = time.perf_counter()
+        self._on_signed(started - signing)
         try:
             response = await self._http.send(http_request, stream=True, follow_redirects=False)
         except httpx.TransportError as exc:

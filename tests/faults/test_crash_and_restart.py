@@ -208,7 +208,7 @@ async def test_sigterm_mid_load_finishes_or_abandons_with_results_commits_and_ex
     assert first.terminate(timeout_s=30) == 0
     assert time.monotonic() - stopped_at < 10, "grace 1 s, then abandon, commit, exit"
     logs = first.logs()
-    assert '"event": "engine_stopped"' in logs
+    assert '"event":"engine_stopped"' in logs
     abandoned = [
         r
         for rs in group_results(await read_topic(kafka, load.topics.results)).values()

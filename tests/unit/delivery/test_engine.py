@@ -309,3 +309,79 @@ async def test_a_crashing_flow_still_answers_and_its_lines_carry_the_context() -
     await engine.commit()
     assert consumer.last_committed(TP0) == 5
     await engine.stop(grace_s=1)
+
+
+class HeldAcks(FakeProducer):
+    """Queues every message at once; Kafka acknowledges them when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acks: list[asyncio.Future[object]] = []
+
+    async def send(self, message: Outgoing) -> asyncio.Future[object]:
+        self.sent.append(message)
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.acks.append(future)
+        return future
+
+    def acknowledge_all(self) -> None:
+        for future in self.acks:
+            if not future.done():
+                future.set_result(None)
+
+
+async def test_the_place_is_given_back_once_the_answer_is_queued_not_acknowledged() -> None:
+    handler = Gated()
+    producer = HeldAcks()
+    engine, consumer = make_engine(handler, max_in_flight=1, producer=producer)
+    engine.submit([rec(0, "a"), rec(1, "b")])  # two calls, one place
+    handler.release(0, 1)
+    await settle()
+    assert handler.started == [0, 1], "call b ran while a's answer waited for its ack"
+    assert len(producer.sent) == 2
+    assert engine.state().in_flight == 0, "waiting for an ack holds no place"
+    await engine.commit()
+    assert consumer.last_committed(TP0) in (None, 0), "nothing acknowledged: nothing committed"
+    producer.acknowledge_all()
+    await settle()
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 2
+    await engine.stop(grace_s=1)
+
+
+async def test_a_calls_next_command_waits_for_the_previous_answers_ack() -> None:
+    handler = Gated()
+    producer = HeldAcks()
+    engine, _ = make_engine(handler, producer=producer)
+    engine.submit([rec(0, "a"), rec(1, "a")])  # one call: its order is kept
+    handler.release(0, 1)
+    await settle()
+    assert handler.started == [0], "the call's lane waits for the ack of its last answer"
+    producer.acknowledge_all()
+    await settle()
+    assert handler.started == [0, 1]
+    producer.acknowledge_all()
+    await engine.stop(grace_s=1)
+
+
+async def test_stages_are_reported() -> None:
+    stages: list[str] = []
+    handler = Gated()
+    engine = Engine(
+        handler,
+        Publisher(FakeProducer()),
+        topics=TOPICS,
+        meter=Meter(),
+        max_in_flight=4,
+        max_buffered=100,
+        commit_interval_s=3600,
+        revoke_timeout_s=0.2,
+        stage=lambda name, seconds: stages.append(name) if seconds >= 0 else None,
+    )
+    engine.start(FakeConsumer())
+    engine.assign({TP0})
+    engine.submit([rec(0, "a")])
+    handler.release(0)
+    await settle()
+    assert stages == ["place_wait", "publish", "publish_ack"]
+    await engine.stop(grace_s=1)

@@ -55,8 +55,8 @@ urls = st.builds(
 )
 # Bracket contents are free text; empty brackets are left out (see the module docstring of
 # the report: the service accepts `#tts[]`, the simulator does not).
-# No `;` inside (TTS or SSML): it separates prompts in Sinch's prompt strings, so `#tts[];]` is the prompts
-# `#tts[]` and `]`, not one TTS text.
+# No `;` inside (TTS or SSML): it separates prompts in Sinch's prompt strings, so `#tts[];]`
+# is the prompts `#tts[]` and `]`, not one TTS text.
 tts = st.builds(
     "#tts[{}]".format, text(min_size=1, max_size=80).filter(lambda inner: ";" not in inner)
 )
