@@ -123,6 +123,7 @@ class CallbackServer:
     async def _handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         kind, call_id, duplicate = "none", None, False
+        stages: dict[str, float] = {}
         try:
             body = await request.read()
             self._verifier.verify(
@@ -134,7 +135,7 @@ class CallbackServer:
             )
             callback = parse_callback(body)
             kind, call_id = event_type(callback), call_id_of(callback)
-            response, duplicate = await self._answer(callback)
+            response, duplicate = await self._answer(callback, stages)
         except web.HTTPRequestEntityTooLarge:
             response = _error(413, f"body: larger than {self._settings.max_body_bytes} bytes")
         except Unauthorized as error:
@@ -157,11 +158,17 @@ class CallbackServer:
             status=response.status,
             duplicate=duplicate,
             duration_ms=round(elapsed * 1000, 3),
+            **stages,
             error=response.text if response.status != 200 else None,
         )
         return response
 
-    async def _answer(self, callback: dict[str, object]) -> tuple[web.Response, bool]:
+    async def _answer(
+        self, callback: dict[str, object], stages: dict[str, float]
+    ) -> tuple[web.Response, bool]:
+        """The answer, and whether it was a duplicate's; `stages` gets the milliseconds spent
+        waiting for the store (`claim_ms`) and for Kafka (`publish_ms`), for the log line."""
+        started = time.perf_counter()
         identity = callback_identity(callback)
         key = CLAIM_PREFIX + identity
         deadline = time.monotonic() + self._settings.publish_timeout_s
@@ -180,12 +187,15 @@ class CallbackServer:
                 raise _Unavailable("the same callback is still being answered")
             await asyncio.sleep(BUSY_POLL_S)
             claim = await self._guard(self._store.claim(key, identity))
+        claimed_at = time.perf_counter()
+        stages["claim_ms"] = _ms(claimed_at - started)
         if claim.kind is ClaimKind.DUPLICATE:
             return _answer_response(claim.result or b""), True
         try:
             if isinstance(recalled, BaseException):
                 raise recalled
             answer = await self._publish(callback, recalled, deadline)
+            stages["publish_ms"] = _ms(time.perf_counter() - claimed_at)
         except BaseException:
             await asyncio.shield(self._release(key))  # Sinch's redelivery is answered at once
             raise
@@ -262,6 +272,10 @@ class CallbackServer:
         except Exception as error:
             log.warning("callback_store_unavailable", error=type(error).__name__)
             raise _Unavailable("the idempotency store is unavailable") from None
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 async def _nothing() -> None:
