@@ -250,7 +250,8 @@ def render(
         alone += (
             "\nKafka alone, at the same rate (an idempotent producer set like the service's, no "
             "service in between): acknowledgement p50/p95/p99/max "
-            f"{_cells(kafka).replace(' | ', '/')} ms from each event's due time: the floor under the service's answer time.\n"
+            f"{_cells(kafka).replace(' | ', '/')} ms from each event's due time: the floor "
+            "under the service's answer time.\n"
         )
     return f"""# Callbacks benchmark, {first.date}
 
