@@ -48,9 +48,9 @@ class MemoryCallBook:
 
 class RedisCallBook:
     def __init__(self, url: str, *, key_prefix: str, retention_s: int) -> None:
-        import redis.asyncio as redis
+        from service.idempotency.redis_store import redis_client
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._redis = redis_client(url, connect_timeout_s=5, socket_timeout_s=5)
         self._prefix = f"{key_prefix}call:"
         self._retention_s = retention_s
 

@@ -32,6 +32,27 @@ URL_SETTING = "CALLCTL_IDEMPOTENCY__REDIS_URL"
 log = structlog.get_logger(logger_name="service.idempotency")
 SAFE_POLICY = "noeviction"
 _MAX_LOST_PER_COMMAND = 8
+# Connections per client. Redis runs one command at a time, so a few dozen keep it busy; a
+# burst beyond that waits for a free connection (up to the socket timeout) instead of failing:
+# redis-py's default pool raises MaxConnectionsError past 100 at once, which a burst of
+# callbacks or a full in-flight window of commands reaches on a loaded machine.
+MAX_CONNECTIONS = 64
+
+
+def redis_client(url: str, *, connect_timeout_s: float, socket_timeout_s: float) -> redis.Redis:
+    """A client whose pool waits for a free connection rather than failing past its size."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=socket_timeout_s,  # waiting for a connection counts like waiting for a reply
+        decode_responses=False,
+        socket_connect_timeout=connect_timeout_s,
+        socket_timeout=socket_timeout_s,
+        # A pooled connection idle for this long is pinged before use, so a dead one
+        # (failover, a NAT that forgot it) fails fast instead of at the socket timeout.
+        health_check_interval=30,
+    )
+    return redis.Redis.from_pool(pool)
 
 
 class EvictingRedisError(Refused):
@@ -106,14 +127,8 @@ class RedisStore:
         socket_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_connect_timeout=connect_timeout_s,
-            socket_timeout=socket_timeout_s,
-            # A pooled connection idle for this long is pinged before use, so a dead one
-            # (failover, a NAT that forgot it) fails fast instead of at the socket timeout.
-            health_check_interval=30,
+        self._redis = redis_client(
+            url, connect_timeout_s=connect_timeout_s, socket_timeout_s=socket_timeout_s
         )
         self._prefix = key_prefix
         self._lease_s = lease_s
