@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -122,6 +123,46 @@ class SqliteCallBook:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
         self._thread.shutdown(wait=False)
+
+
+class RecentCalls:
+    """The call book as the callback endpoint asks it: the routes this replica wrote or read
+    lately are answered from memory, so ACE and DiCE after this replica's ICE cost no store
+    round trip (or thread hop) on the answer path.
+
+    Only for the endpoint: what it reads from a route (region, `callResourceUrl`, called
+    number) comes from ICE and never changes for a call. The command flow asks the book
+    itself (`Callbacks.call_route`), so a DiCE that another replica wrote is always seen there.
+    Writes go to the book first and enter memory only once stored.
+    """
+
+    def __init__(self, book: CallBook, *, size: int = 10_000) -> None:
+        self._book = book
+        self._size = size
+        self._recent: OrderedDict[str, CallRoute] = OrderedDict()
+
+    async def recall(self, call_id: str) -> CallRoute | None:
+        route = self._recent.get(call_id)
+        if route is not None:
+            self._recent.move_to_end(call_id)
+            return route
+        route = await self._book.recall(call_id)
+        if route is not None:
+            self._keep(call_id, route)
+        return route
+
+    async def remember(self, call_id: str, route: CallRoute) -> None:
+        await self._book.remember(call_id, route)
+        self._keep(call_id, route)
+
+    def _keep(self, call_id: str, route: CallRoute) -> None:
+        self._recent[call_id] = route
+        self._recent.move_to_end(call_id)
+        while len(self._recent) > self._size:
+            self._recent.popitem(last=False)
+
+    async def close(self) -> None:
+        self._recent.clear()
 
 
 async def open_call_book(settings: IdempotencySettings) -> CallBook:

@@ -194,7 +194,7 @@ class CallbackServer:
         try:
             if isinstance(recalled, BaseException):
                 raise recalled
-            answer = await self._publish(callback, recalled, deadline)
+            answer = await self._publish(callback, identity, recalled, deadline)
             stages["publish_ms"] = _ms(time.perf_counter() - claimed_at)
         except BaseException:
             await asyncio.shield(self._release(key))  # Sinch's redelivery is answered at once
@@ -205,19 +205,24 @@ class CallbackServer:
         return _answer_response(answer), False
 
     async def _publish(
-        self, callback: dict[str, object], known: CallRoute | None, deadline: float
+        self,
+        callback: dict[str, object],
+        identity: str,
+        known: CallRoute | None,
+        deadline: float,
     ) -> bytes:
         """Publish the event (and remember what the call taught, meanwhile); returns the
         answer's bytes once Kafka has acknowledged."""
         kind, call_id = event_type(callback), call_id_of(callback)
         called = called_number(callback) or (known.called_number if known else None)
-        body = self._policy.answer(kind, called)
-        answer = body.to_bytes() if body is not None else b""
+        rendered = self._policy.rendered(kind, called)
+        answer = rendered.body if rendered is not None else b""
         received_at = self._clock()
         event = build_event(
             callback,
             received_at=received_at,
-            answer=body.model_dump(mode="json", by_alias=True, exclude_none=True) if body else None,
+            answer=rendered.as_json if rendered is not None else None,
+            identity=identity,
         )
         key = call_id.encode()
         messages = [Outgoing(self._topics.events, key, event.to_bytes())]
