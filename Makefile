@@ -18,7 +18,7 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
+	services bench bench-callbacks clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
 	toxiproxy examples asyncapi-check
 
 help: ## list the targets
@@ -98,6 +98,9 @@ test: install check services toxiproxy examples ## every check, then every test 
 
 bench: install services ## benchmarks (see bench/README.md)
 	"$(UV)" run --frozen python -m bench
+
+bench-callbacks: install services ## callbacks at 200/s, SQLite then Redis (~2 min; needs go)
+	"$(UV)" run --frozen python -m bench.callbacks
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
 	deploy/docker/build.sh

@@ -35,7 +35,7 @@ import aiohttp
 from bench import callbacks_load, profiling
 from bench.callbacks_load import LoadRun
 from bench.common import cpu_seconds, percentile
-from testkit.kafka import TopicCounter
+from testkit.kafka import TopicCounter, delete_topics
 from testkit.processes import ROOT, SIM_KEY, SIM_SECRET
 
 RESULTS = ROOT / "bench" / "results"
@@ -166,6 +166,9 @@ async def measure(
         finally:
             process.terminate()
             await asyncio.wait_for(process.wait(), 30)
+            # A shared development broker slows down with every topic it keeps.
+            suffixes = ("commands", "results", "snapshots", "dead-letter", "events")
+            await delete_topics(args.bootstrap, [f"{run}.{s}" for s in suffixes])
     ok = [a for a in load.answers if a.status == 200]
     others: dict[str, int] = {}
     for a in load.answers:
