@@ -141,6 +141,13 @@ class RecentCalls:
         self._size = size
         self._recent: OrderedDict[str, CallRoute] = OrderedDict()
 
+    def known(self, call_id: str) -> CallRoute | None:
+        """The route if it is in memory, without asking the book."""
+        route = self._recent.get(call_id)
+        if route is not None:
+            self._recent.move_to_end(call_id)
+        return route
+
     async def recall(self, call_id: str) -> CallRoute | None:
         route = self._recent.get(call_id)
         if route is not None:

@@ -27,7 +27,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service.callbacks.calls import CallBook
+from service.callbacks.calls import CallBook, RecentCalls
 from service.callbacks.policy import AnswerPolicy
 from service.callbacks.signature import CallbackVerifier, Unauthorized
 from service.delivery.publishing import Outgoing, Publisher
@@ -90,7 +90,7 @@ class CallbackServer:
         self._verifier = verifier
         self._policy = policy
         self._store = store
-        self._calls = calls
+        self._calls = RecentCalls(calls)  # ICE's facts, kept for the call's later callbacks
         self._publisher = publisher
         self._metrics = CallbackMetrics(registry)
         self._clock = clock
@@ -173,15 +173,18 @@ class CallbackServer:
         key = CLAIM_PREFIX + identity
         deadline = time.monotonic() + self._settings.publish_timeout_s
         kind, call_id = event_type(callback), call_id_of(callback)
-        # The claim and what the call's ICE taught are asked for at once: one wait, not two.
-        claimed, recalled = await asyncio.gather(
-            self._guard(self._store.claim(key, identity)),
-            self._guard(self._calls.recall(call_id)) if kind != "ice" else _nothing(),
-            return_exceptions=True,
-        )
-        if isinstance(claimed, BaseException):
-            raise claimed
-        claim = claimed
+        recalled: CallRoute | BaseException | None = None
+        if kind == "ice" or (recalled := self._calls.known(call_id)) is not None:
+            claim = await self._guard(self._store.claim(key, identity))
+        else:  # the claim and what the call's ICE taught, asked at once: one wait, not two
+            claimed, recalled = await asyncio.gather(
+                self._guard(self._store.claim(key, identity)),
+                self._guard(self._calls.recall(call_id)),
+                return_exceptions=True,
+            )
+            if isinstance(claimed, BaseException):
+                raise claimed
+            claim = claimed
         while claim.kind is ClaimKind.BUSY:  # the same callback, being answered (or stored)
             if time.monotonic() + BUSY_POLL_S > deadline:
                 raise _Unavailable("the same callback is still being answered")
@@ -238,10 +241,15 @@ class CallbackServer:
                 call=event.final_call_state(),
             )
             messages.append(Outgoing(self._topics.snapshots, key, snapshot.to_bytes()))
-        writes = [self._acknowledged(messages, deadline)]
-        if route is not None:
-            writes.append(self._guard(self._calls.remember(call_id, route)))
-        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+        if route is None:
+            await self._acknowledged(messages, deadline)
+            return answer
+        outcomes = await asyncio.gather(
+            self._acknowledged(messages, deadline),
+            self._guard(self._calls.remember(call_id, route)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return answer
@@ -249,7 +257,10 @@ class CallbackServer:
     async def _acknowledged(self, messages: list[Outgoing], deadline: float) -> None:
         remaining = deadline - time.monotonic()
         try:
-            await asyncio.wait_for(self._publisher.publish(messages), max(remaining, 0.001))
+            async with asyncio.timeout(
+                max(remaining, 0.001)
+            ):  # no task of its own, unlike wait_for
+                await self._publisher.publish(messages)
         except TimeoutError:
             raise _Unavailable("Kafka did not acknowledge the event in time") from None
 
@@ -281,10 +292,6 @@ class CallbackServer:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
-
-
-async def _nothing() -> None:
-    return None
 
 
 class _Unavailable(Exception):

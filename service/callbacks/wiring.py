@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 
-from service.callbacks.calls import CallBook, RecentCalls, open_call_book
+from service.callbacks.calls import CallBook, open_call_book
 from service.callbacks.policy import AnswerPolicy
 from service.callbacks.server import CallbackServer
 from service.callbacks.signature import CallbackVerifier
@@ -69,7 +69,7 @@ async def open_callbacks(
         verifier=verifier,
         policy=policy,
         store=store,
-        calls=RecentCalls(book),
+        calls=book,
         publisher=publisher,
         registry=registry,
     )

@@ -74,7 +74,9 @@ async def test_recent_calls_answer_what_this_replica_wrote_without_the_book() ->
     book = CountingBook()
     recent = RecentCalls(book)
     route = CallRoute("euc1", "https://calling-euc1.api.sinch.com/x", "+4670")
+    assert recent.known("c-1") is None
     await recent.remember("c-1", route)
+    assert recent.known("c-1") == route
     assert await recent.recall("c-1") == route
     assert book.recalls == 0
     assert await book.recall("c-1") == route  # written through
