@@ -24,6 +24,7 @@ import redis.asyncio as redis
 import structlog
 from redis.exceptions import ResponseError
 
+from service.idempotency.redis_batch import Script, ScriptBatcher
 from service.idempotency.store import Claim, ClaimKind, new_owner_id
 from service.ops.refusals import Refused
 
@@ -146,10 +147,12 @@ class RedisStore:
         self._clock = clock
         self.owner = new_owner_id()
         self._lost_claims: dict[str, list[str]] = {}
-        self._claim: Any = self._redis.register_script(_CLAIM)
         self._renew: Any = self._redis.register_script(_RENEW)
         self._release: Any = self._redis.register_script(_RELEASE)
-        self._complete: Any = self._redis.register_script(_COMPLETE)
+        # Claims and completions, the per-command pair, are group-committed (redis_batch).
+        self._batch = ScriptBatcher(self._redis)
+        self._claim = Script(self._redis, _CLAIM)
+        self._complete = Script(self._redis, _COMPLETE)
 
     async def open(self) -> None:
         """Fail the start, not the first command, when Redis cannot be reached or may evict."""
@@ -209,9 +212,10 @@ class RedisStore:
         nonce = uuid.uuid4().hex
         lost = self._lost_claims.get(command_id, [])
         try:
-            reply = await self._claim(
-                keys=[self._key(command_id)],
-                args=[
+            reply = await self._batch.run(
+                self._claim,
+                [self._key(command_id)],
+                [
                     fingerprint,
                     self.owner,
                     now,
@@ -236,9 +240,10 @@ class RedisStore:
 
     async def complete(self, command_id: str, fingerprint: str, result: bytes) -> None:
         expires_at = self._clock() + self._retention_ms / 1000
-        await self._complete(
-            keys=[self._key(command_id)],
-            args=[fingerprint, self.owner, result, expires_at, self._retention_ms],
+        await self._batch.run(
+            self._complete,
+            [self._key(command_id)],
+            [fingerprint, self.owner, result, expires_at, self._retention_ms],
         )
 
     async def renew(self, command_ids: Iterable[str]) -> None:
@@ -254,6 +259,7 @@ class RedisStore:
                 await pipe.execute()
 
     async def close(self) -> None:
+        await self._batch.close()
         await self._redis.aclose()
 
 
