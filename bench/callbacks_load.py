@@ -41,13 +41,15 @@ class Answer:
 @dataclass
 class LoadRun:
     sent: int
-    seconds: float
+    send_seconds: float  # first due time to the last send
+    seconds: float  # to the last answer
     cpu_seconds: float
     answers: list[Answer]
 
     @property
     def achieved_rate(self) -> float:
-        return round(self.sent / self.seconds, 1) if self.seconds else 0.0
+        # One interval fewer than requests: 0 ... n-1 over the sending window.
+        return round((self.sent - 1) / self.send_seconds, 1) if self.send_seconds else 0.0
 
 
 def go_binary() -> str:
@@ -103,7 +105,9 @@ async def drive(exe: Path, url: str, rate: float, seconds: float, run: str) -> L
     answers = [
         Answer(r["status"], r["fromDueMs"], r["fromSendMs"], r["lateMs"]) for r in report["results"]
     ]
-    return LoadRun(report["sent"], report["seconds"], report["cpuSeconds"], answers)
+    return LoadRun(
+        report["sent"], report["sendSeconds"], report["seconds"], report["cpuSeconds"], answers
+    )
 
 
 async def alone(exe: Path, rate: float, seconds: float) -> LoadRun:

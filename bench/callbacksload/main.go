@@ -40,10 +40,13 @@ type result struct {
 }
 
 type report struct {
-	Sent       int      `json:"sent"`
-	Seconds    float64  `json:"seconds"`
-	CPUSeconds float64  `json:"cpuSeconds"`
-	Results    []result `json:"results"`
+	Sent int `json:"sent"`
+	// SendSeconds: first due time to the last send (the achieved rate's window); Seconds
+	// runs on to the last answer.
+	SendSeconds float64  `json:"sendSeconds"`
+	Seconds     float64  `json:"seconds"`
+	CPUSeconds  float64  `json:"cpuSeconds"`
+	Results     []result `json:"results"`
 }
 
 func main() {
@@ -102,12 +105,14 @@ func drive(target, path, key string, secret []byte, run string, rate, seconds fl
 			results[i] = post(client, target, path, key, secret, callback(i, run, key), due)
 		}(i, due)
 	}
+	sending := time.Since(start).Seconds()
 	wg.Wait()
 	return report{
-		Sent:       total,
-		Seconds:    time.Since(start).Seconds(),
-		CPUSeconds: cpuSeconds(),
-		Results:    results,
+		Sent:        total,
+		SendSeconds: sending,
+		Seconds:     time.Since(start).Seconds(),
+		CPUSeconds:  cpuSeconds(),
+		Results:     results,
 	}
 }
 
