@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
-from service.callbacks.calls import MemoryCallBook, RecentCalls, open_call_book
+from service.callbacks.calls import MemoryCallBook, RecentCalls, SqliteCallBook, open_call_book
 from service.domain.calls import CallRoute
 from service.settings import IdempotencySettings
 
@@ -115,3 +117,46 @@ async def test_recent_calls_are_bounded_oldest_first() -> None:
     assert book.recalls == before
     assert await recent.recall("b") == CallRoute("b")  # dropped from memory: the book answers
     assert book.recalls == before + 1
+
+
+async def test_sqlite_writes_that_arrive_together_are_one_transaction(tmp_path: Path) -> None:
+    settings = IdempotencySettings(backend="sqlite", sqlite_path=tmp_path / "idem.sqlite3")
+    book = await open_call_book(settings)
+    assert isinstance(book, SqliteCallBook)
+    transactions: list[int] = []
+    write = book._write
+
+    def counted(rows: list[tuple[str, str, float]]) -> None:
+        transactions.append(len(rows))
+        write(rows)
+
+    book._write = counted  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(book.remember(f"c-{i}", CallRoute(f"r{i}")) for i in range(200)))
+        assert sum(transactions) == 200 and len(transactions) <= 3, transactions
+        routes = await asyncio.gather(*(book.recall(f"c-{i}") for i in range(200)))
+        assert [r.region if r else None for r in routes] == [f"r{i}" for i in range(200)]
+    finally:
+        await book.close()
+
+
+async def test_sqlite_a_failed_write_reaches_every_caller_of_its_transaction(
+    tmp_path: Path,
+) -> None:
+    settings = IdempotencySettings(backend="sqlite", sqlite_path=tmp_path / "idem.sqlite3")
+    book = await open_call_book(settings)
+    assert isinstance(book, SqliteCallBook)
+
+    def broken(rows: list[tuple[str, str, float]]) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    book._write = broken  # type: ignore[method-assign]
+    try:
+        outcomes = await asyncio.gather(
+            *(book.remember(f"c-{i}", CallRoute("euc1")) for i in range(5)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+        assert await book.recall("c-0") is None
+    finally:
+        await book.close()
