@@ -141,7 +141,7 @@ async def measure(
     env |= {"CALLCTL_HTTP_PORT": str(http_port), "CALLCTL_CALLBACKS__PORT": str(callback_port)}
     with (workdir / "service.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service", cwd=ROOT, env=env, stdout=log, stderr=log
+            sys.executable, "-m", "service", cwd=args.service_dir, env=env, stdout=log, stderr=log
         )
         try:
             await wait_ready(f"http://127.0.0.1:{http_port}/readyz", process)
@@ -293,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--redis-url", default=os.environ.get("CALLCTL_TEST_REDIS", "redis://127.0.0.1:6379/15")
+    )
+    parser.add_argument(
+        "--service-dir",
+        type=Path,
+        default=ROOT,
+        help="run the service from this checkout (e.g. an export of main, for a before/after)",
     )
     parser.add_argument(
         "--profile",
