@@ -11,7 +11,9 @@ latency (no coordinated omission). Each call gets ICE, ACE and DiCE (answered pa
 empty), signed just before sending. The service answers only after Kafka acknowledges the
 event, so the answer time includes the acknowledgement. Afterwards the events topic is
 counted: every 200 must be exactly one event. The client is first measured alone against a
-trivial server at the same rate. `--profile` samples the service with py-spy.
+trivial server at the same rate. `--profile` samples the service with py-spy. `--compare DIR`
+alternates another checkout's service (e.g. `git archive main | tar -x -C DIR`) with this one's,
+round after round, for a before/after on the same moments of a shared machine.
 
 Writes bench/results/<date>-callbacks.md and .json.
 """
@@ -132,7 +134,11 @@ def service_env(
 
 
 async def measure(
-    exe: Path, args: argparse.Namespace, backend: str, profile_to: Path | None
+    exe: Path,
+    args: argparse.Namespace,
+    backend: str,
+    profile_to: Path | None,
+    service_dir: Path = ROOT,
 ) -> Report:
     run = f"cbbench-{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="callbacks-bench-"))
@@ -141,7 +147,7 @@ async def measure(
     env |= {"CALLCTL_HTTP_PORT": str(http_port), "CALLCTL_CALLBACKS__PORT": str(callback_port)}
     with (workdir / "service.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service", cwd=args.service_dir, env=env, stdout=log, stderr=log
+            sys.executable, "-m", "service", cwd=service_dir, env=env, stdout=log, stderr=log
         )
         try:
             await wait_ready(f"http://127.0.0.1:{http_port}/readyz", process)
@@ -301,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run the service from this checkout (e.g. an export of main, for a before/after)",
     )
     parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a before/after: alternate this checkout's service with this one's, per backend",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare")
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="sample the service with py-spy during each run; adds a profile per backend",
@@ -317,9 +329,18 @@ async def run_all(args: argparse.Namespace, argv: list[str] | None) -> int:
     kafka = summary(await callbacks_load.kafka_alone(args.bootstrap, args.rate, floor_s))
     reports: list[Report] = []
     profiles: list[str] = []
-    for backend in args.backends.split(","):
+    # With --compare, each backend alternates: the other checkout's service, then this one's,
+    # round after round, so both meet the same moments of a shared machine.
+    services = [(args.compare.name, args.compare), ("this", ROOT)] if args.compare else []
+    for round_ in range(args.rounds if args.compare else 1):
+        for backend in args.backends.split(","):
+            for name, directory in services:
+                report = await measure(exe, args, backend, None, directory)
+                report.backend = f"{backend} ({name}, round {round_ + 1})"
+                reports.append(report)
+    for backend in [] if args.compare else args.backends.split(","):
         raw = workdir / f"{backend}.profile" if args.profile else None
-        reports.append(await measure(exe, args, backend, raw))
+        reports.append(await measure(exe, args, backend, raw, args.service_dir))
         if raw is not None and raw.exists():
             profiles += [
                 "",
@@ -328,7 +349,9 @@ async def run_all(args: argparse.Namespace, argv: list[str] | None) -> int:
                 *profiling.lines(profiling.summarise(raw)),
             ]
     command = "uv run python -m bench.callbacks " + " ".join(sys.argv[1:] if argv is None else argv)
-    stem = datetime.now(UTC).strftime("%Y-%m-%d") + "-callbacks"
+    stem = (
+        datetime.now(UTC).strftime("%Y-%m-%d") + "-callbacks" + ("-compare" if args.compare else "")
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(
         json.dumps(
