@@ -18,7 +18,7 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench bench-quick clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
+	services bench bench-quick bench-callbacks clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
 	toxiproxy examples asyncapi-check
 
 help: ## list the targets
@@ -101,6 +101,9 @@ bench: install services ## issue 15's targets, every contender, the sweep; fails
 
 bench-quick: install services ## the same targets, short runs, no sweep: prints the ratios, fails on a regression (~3 min)
 	"$(UV)" run --frozen python -m bench --quick
+
+bench-callbacks: install services ## callbacks at 200/s, SQLite then Redis (~2 min; needs go)
+	"$(UV)" run --frozen python -m bench.callbacks
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
 	deploy/docker/build.sh

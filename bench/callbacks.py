@@ -1,16 +1,19 @@
 """Signed Sinch callbacks through the service to the events topic, at a fixed rate.
 
-    uv run python -m bench.callbacks                      200 callbacks/s for 30 s
-    uv run python -m bench.callbacks --rate 400 --seconds 10
+    make bench-callbacks                                  200/s for 30 s, SQLite then Redis
+    uv run python -m bench.callbacks --rate 400 --seconds 10 --backends sqlite --profile
 
-`python -m service` runs as its own process (SQLite idempotency store, INFO logs to a file,
-callbacks on, fresh topics); this process is an open-loop client: callback `i` is due at
-`start + i / rate` whatever happened to the others, so a slow answer cannot slow the load down
-(no coordinated omission). Each call gets ICE, ACE and DiCE (answered park, continue, empty),
-signed with the simulator's signing code. The answer time is request sent to response read,
-the Kafka acknowledgement of the event included (the service answers only after it); "late
-start" is how far behind its due time a request was sent (this client's own lag). Afterwards
-the events topic is counted: every 200 must be exactly one event.
+`python -m service` runs as its own process per idempotency backend (INFO logs to a file,
+callbacks on, fresh topics); the Go client (`bench/callbacks_load.py`) posts callbacks
+open-loop: callback `i` is due at `start + i / rate` whatever happened to the others, and its
+answer time counts from that due time, so neither a slow answer nor a late client hides
+latency (no coordinated omission). Each call gets ICE, ACE and DiCE (answered park, continue,
+empty), signed just before sending. The service answers only after Kafka acknowledges the
+event, so the answer time includes the acknowledgement. Afterwards the events topic is
+counted: every 200 must be exactly one event. The client is first measured alone against a
+trivial server at the same rate. `--profile` samples the service with py-spy. `--compare DIR`
+alternates another checkout's service (e.g. `git archive main | tar -x -C DIR`) with this one's,
+round after round, for a before/after on the same moments of a shared machine.
 
 Writes bench/results/<date>-callbacks.md and .json.
 """
@@ -28,13 +31,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
+from bench import callbacks_load, profiling
+from bench.callbacks_load import LoadRun
 from bench.common import cpu_seconds, percentile
-from simulator.auth import decode_secret, signature
-from testkit.kafka import TopicCounter
+from testkit.kafka import TopicCounter, delete_topics
 from testkit.processes import ROOT, SIM_KEY, SIM_SECRET
 
 RESULTS = ROOT / "bench" / "results"
@@ -54,45 +57,6 @@ def free_port() -> int:
         return port
 
 
-def callback(index: int, run: str) -> dict[str, Any]:
-    call = f"{run}-{index // 3}"
-    kind = ("ice", "ace", "dice")[index % 3]
-    body: dict[str, Any] = {
-        "event": kind,
-        "callid": call,
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "version": 1,
-        "applicationKey": SIM_KEY,
-    }
-    if kind == "ice":
-        body |= {
-            "callResourceUrl": f"https://calling-euc1.api.sinch.com/calling/v1/calls/id/{call}",
-            "cli": "+46700000001",
-            "to": {"type": "number", "endpoint": "+46700000010"},
-            "domain": "pstn",
-        }
-    elif kind == "dice":
-        body |= {"result": "ANSWERED", "reason": "CALLERHANGUP", "duration": 12}
-    return body
-
-
-def signed(body: bytes, secret: bytes) -> dict[str, str]:
-    stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    sig = signature(secret, "POST", body, "application/json", stamp, PATH)
-    return {
-        "Content-Type": "application/json",
-        "x-timestamp": stamp,
-        "Authorization": f"Application {SIM_KEY}:{sig}",
-    }
-
-
-@dataclass
-class Outcome:
-    status: int | None
-    answer_ms: float
-    late_ms: float
-
-
 @dataclass
 class Report:
     backend: str
@@ -104,48 +68,17 @@ class Report:
     other_statuses: dict[str, int]
     events: int
     achieved_rate: float
-    answer_ms: dict[str, float]
+    answer_ms: dict[str, float]  # from each request's due time: what the target is about
+    answer_from_send_ms: dict[str, float]
     late_start_ms: dict[str, float]
     service_cpu_s: float | None
+    client_cpu_s: float
+    load_average_before: tuple[float, float, float]
     load_average: tuple[float, float, float]
     cores: int
     sinch_allows_ms: float
     target_p99_ms: float
     verdict: str
-
-
-async def drive(url: str, rate: float, seconds: float, run: str) -> tuple[list[Outcome], float]:
-    secret = decode_secret(SIM_SECRET)
-    total = int(rate * seconds)
-    outcomes: list[Outcome] = []
-    connector = aiohttp.TCPConnector(limit=0)
-    timeout = aiohttp.ClientTimeout(total=SINCH_ALLOWS_MS / 1000)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def one(index: int, due: float) -> None:
-            body = json.dumps(callback(index, run), separators=(",", ":")).encode()
-            started = time.perf_counter()
-            status: int | None = None
-            try:
-                async with session.post(url, data=body, headers=signed(body, secret)) as reply:
-                    await reply.read()
-                    status = reply.status
-            except (aiohttp.ClientError, TimeoutError):
-                status = None
-            done = time.perf_counter()
-            outcomes.append(Outcome(status, (done - started) * 1000, (started - due) * 1000))
-
-        tasks = []
-        start = time.perf_counter() + 0.2
-        for index in range(total):
-            due = start + index / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(index, due)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-    return outcomes, elapsed
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -174,14 +107,10 @@ async def wait_ready(url: str, process: asyncio.subprocess.Process, timeout_s: f
     raise RuntimeError("the service was not ready within 60 s")
 
 
-async def measure(
-    bootstrap: str, rate: float, seconds: float, backend: str, redis_url: str
-) -> Report:
-    run = f"cbbench-{uuid.uuid4().hex[:8]}"
-    workdir = Path(tempfile.mkdtemp(prefix="callbacks-bench-"))
-    http_port, callback_port = free_port(), free_port()
-    events_topic = f"{run}.events"
-    env = {
+def service_env(
+    run: str, workdir: Path, backend: str, redis_url: str, bootstrap: str
+) -> dict[str, str]:
+    return {
         **os.environ,
         "CALLCTL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "CALLCTL_KAFKA__CREATE_TOPICS": "true",
@@ -190,7 +119,7 @@ async def measure(
         "CALLCTL_TOPICS__RESULTS": f"{run}.results",
         "CALLCTL_TOPICS__SNAPSHOTS": f"{run}.snapshots",
         "CALLCTL_TOPICS__DEAD_LETTER": f"{run}.dead-letter",
-        "CALLCTL_TOPICS__EVENTS": events_topic,
+        "CALLCTL_TOPICS__EVENTS": f"{run}.events",
         "CALLCTL_SINCH__BASE_URL": "http://127.0.0.1:9",  # no commands in this bench
         "CALLCTL_SINCH__APPLICATION_KEY": SIM_KEY,
         "CALLCTL_SINCH__APPLICATION_SECRET": SIM_SECRET,
@@ -198,53 +127,83 @@ async def measure(
         "CALLCTL_IDEMPOTENCY__SQLITE_PATH": str(workdir / "idempotency.sqlite3"),
         "CALLCTL_IDEMPOTENCY__REDIS_URL": redis_url,
         "CALLCTL_IDEMPOTENCY__KEY_PREFIX": f"{run}:",
-        "CALLCTL_HTTP_PORT": str(http_port),
         "CALLCTL_CALLBACKS__ENABLED": "true",
         "CALLCTL_CALLBACKS__HOST": "127.0.0.1",
-        "CALLCTL_CALLBACKS__PORT": str(callback_port),
         "CALLCTL_LOG_FORMAT": "json",
     }
+
+
+async def measure(
+    exe: Path,
+    args: argparse.Namespace,
+    backend: str,
+    profile_to: Path | None,
+    service_dir: Path = ROOT,
+) -> Report:
+    run = f"cbbench-{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="callbacks-bench-"))
+    http_port, callback_port = free_port(), free_port()
+    env = service_env(run, workdir, backend, args.redis_url, args.bootstrap)
+    env |= {"CALLCTL_HTTP_PORT": str(http_port), "CALLCTL_CALLBACKS__PORT": str(callback_port)}
     with (workdir / "service.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "service", cwd=ROOT, env=env, stdout=log, stderr=log
+            sys.executable, "-m", "service", cwd=service_dir, env=env, stdout=log, stderr=log
         )
         try:
             await wait_ready(f"http://127.0.0.1:{http_port}/readyz", process)
-            cpu_before = cpu_seconds(process.pid)
+            # A few callbacks first: connections, the producer's first batch, the first claims.
             url = f"http://127.0.0.1:{callback_port}{PATH}"
-            outcomes, elapsed = await drive(url, rate, seconds, run)
+            await callbacks_load.drive(exe, url, 50, 1, f"{run}-warm")
+            async with TopicCounter(args.bootstrap, f"{run}.events") as counter:
+                warm_events = await counter.count()
+            load_before = os.getloadavg()
+            cpu_before = cpu_seconds(process.pid)
+            profiling_task = None
+            if profile_to is not None and (spy := profiling.keep_copy(workdir)) is not None:
+                profiling_task = asyncio.create_task(
+                    profiling.record(spy, process.pid, profile_to, args.seconds)
+                )
+            load = await callbacks_load.drive(exe, url, args.rate, args.seconds, run)
             cpu_after = cpu_seconds(process.pid)
-            async with TopicCounter(bootstrap, events_topic) as counter:
-                events = await counter.count()
+            if profiling_task is not None:
+                await profiling_task
+            async with TopicCounter(args.bootstrap, f"{run}.events") as counter:
+                events = await counter.count() - warm_events
         finally:
             process.terminate()
             await asyncio.wait_for(process.wait(), 30)
-    ok = [o for o in outcomes if o.status == 200]
+            # A shared development broker slows down with every topic it keeps.
+            suffixes = ("commands", "results", "snapshots", "dead-letter", "events")
+            await delete_topics(args.bootstrap, [f"{run}.{s}" for s in suffixes])
+    ok = [a for a in load.answers if a.status == 200]
     others: dict[str, int] = {}
-    for o in outcomes:
-        if o.status != 200:
-            others[str(o.status)] = others.get(str(o.status), 0) + 1
-    answer = summary([o.answer_ms for o in ok])
+    for a in load.answers:
+        if a.status != 200:
+            others[str(a.status or "no answer")] = others.get(str(a.status or "no answer"), 0) + 1
+    answer = summary([a.from_due_ms for a in ok])
     verdict = (
         "met" if answer["p99"] <= TARGET_P99_MS and not others and events == len(ok) else "missed"
     )
     return Report(
         backend=backend,
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        rate=rate,
-        seconds=seconds,
-        sent=len(outcomes),
+        rate=args.rate,
+        seconds=args.seconds,
+        sent=load.sent,
         answered_200=len(ok),
         other_statuses=others,
         events=events,
-        achieved_rate=round(len(outcomes) / elapsed, 1),
+        achieved_rate=load.achieved_rate,
         answer_ms=answer,
-        late_start_ms=summary([o.late_ms for o in outcomes]),
+        answer_from_send_ms=summary([a.from_send_ms for a in ok]),
+        late_start_ms=summary([a.late_ms for a in load.answers]),
         service_cpu_s=(
             round(cpu_after - cpu_before, 2)
             if cpu_after is not None and cpu_before is not None
             else None
         ),
+        client_cpu_s=round(load.cpu_seconds, 2),
+        load_average_before=load_before,
         load_average=os.getloadavg(),
         cores=os.cpu_count() or 0,
         sinch_allows_ms=SINCH_ALLOWS_MS,
@@ -254,45 +213,74 @@ async def measure(
 
 
 HEADER = (
-    "| store | sent | 200 | other | events (one per 200) | answer p50 | p95 | p99 | max "
-    "| Sinch allows | target | late p50 | p95 | p99 | max | service CPU s |\n" + "|---" * 16 + "|"
+    "| store | sent at rate | 200 | other | events (one per 200) | answer p50 | p95 | p99 | max "
+    "| Sinch allows | target p99 | from send p99 | late p99 | service CPU | load before/after |\n"
+    + "|---" * 15
+    + "|"
 )
 
 
-def render(reports: list[Report]) -> str:
+def _cells(values: dict[str, float]) -> str:
+    return " | ".join(str(values[k]) for k in ("p50", "p95", "p99", "max"))
+
+
+def render(
+    reports: list[Report], client: LoadRun | None, kafka: dict[str, float] | None, command: str
+) -> str:
     first = reports[0]
-    load = ", ".join(f"{x:.1f}" for x in first.load_average)
-
-    def cells(values: dict[str, float]) -> str:
-        return " | ".join(str(values[k]) for k in ("p50", "p95", "p99", "max"))
-
     rows = []
     for r in reports:
         one_each = "yes" if r.events == r.answered_200 else "NO"
+        cpu = (
+            f"{r.service_cpu_s} s ({r.service_cpu_s / r.seconds:.0%} of a core)"
+            if r.service_cpu_s
+            else "?"
+        )
         rows.append(
             f"| {r.backend} | {r.sent} at {r.achieved_rate}/s | {r.answered_200} "
-            f"| {r.other_statuses or '-'} | {r.events} ({one_each}) | {cells(r.answer_ms)} "
-            f"| {first.sinch_allows_ms:g} | **{r.verdict}** | {cells(r.late_start_ms)} "
-            f"| {r.service_cpu_s} |"
+            f"| {r.other_statuses or '-'} | {r.events} ({one_each}) | {_cells(r.answer_ms)} "
+            f"| {r.sinch_allows_ms:g} | {r.target_p99_ms:g}: **{r.verdict}** "
+            f"| {r.answer_from_send_ms['p99']} | {r.late_start_ms['p99']} | {cpu} "
+            f"| {r.load_average_before[0]:.1f} / {r.load_average[0]:.1f} |"
         )
     table = "\n".join(rows)
+    alone = ""
+    if client is not None:
+        answers = summary([a.from_due_ms for a in client.answers])
+        failed = sum(1 for a in client.answers if a.status != 200)
+        alone = (
+            "\nThe client alone, against its own trivial server (answers 200 at once), at the "
+            f"same rate: {client.sent} sent at {client.achieved_rate}/s, {failed} not 200, "
+            f"answer from due p50/p95/p99/max {_cells(answers).replace(' | ', '/')} ms, "
+            f"{client.cpu_seconds:.2f} CPU s ({client.cpu_seconds / client.seconds:.0%} of a "
+            "core): what the client adds to every figure above.\n"
+        )
+    if kafka is not None:
+        alone += (
+            "\nKafka alone, at the same rate (an idempotent producer set like the service's, no "
+            "service in between): acknowledgement p50/p95/p99/max "
+            f"{_cells(kafka).replace(' | ', '/')} ms from each event's due time: the floor "
+            "under the service's answer time.\n"
+        )
     return f"""# Callbacks benchmark, {first.date}
 
-`uv run python -m bench.callbacks --rate {first.rate:g} --seconds {first.seconds:g}`: signed
-ICE, ACE and DiCE (one third each) posted open-loop to `python -m service` (INFO logs, callbacks
-on, one run per idempotency backend) on this machine, with the local Kafka broker.
+`{command}`: signed ICE, ACE and DiCE (one third each) posted open-loop by the Go client
+(`bench/callbacksload`) to `python -m service` (INFO logs, callbacks on, one run per
+idempotency backend) on this machine, with the local Kafka broker.
 
-Answer time = request sent to response read, Kafka's acknowledgement of the event included, in
-ms, next to the time Sinch allows for an answer (Voice API 2.0 documents 5 s; v1 names no
-figure). Target: p99 <= {first.target_p99_ms:g} ms, every 200 one event. "Late start" is this
-client's own lag behind the schedule; the service CPU is its user+system seconds for the run.
+Answer time = from the request's due time on the fixed schedule to the response read, in ms
+(so a late send counts against the service, no coordinated omission), Kafka's acknowledgement
+of the event included (the service answers only after it), next to the time Sinch allows
+for an answer (Voice API 2.0 documents 5 s; v1 names no figure).
+Target: p99 <= {first.target_p99_ms:g} ms, every 200 exactly one event.
+"From send" leaves the client's lag out; "late" is that lag.
 
 {HEADER}
 {table}
-
-Machine: {first.cores} cores, load average {load} (1, 5, 15 min) at the end of the first run.
-The cores are shared with other work: figures vary from run to run, and a load above the core
-count starves the service (and this client) of CPU.
+{alone}
+Machine: {first.cores} cores; the 1-minute load average is given before and after each run.
+The cores are shared with other work: a load near or above the core count starves the service
+of CPU, and figures then describe the machine more than the service.
 """
 
 
@@ -312,20 +300,85 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", default=os.environ.get("CALLCTL_TEST_REDIS", "redis://127.0.0.1:6379/15")
     )
+    parser.add_argument(
+        "--service-dir",
+        type=Path,
+        default=ROOT,
+        help="run the service from this checkout (e.g. an export of main, for a before/after)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a before/after: alternate this checkout's service with this one's, per backend",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the service with py-spy during each run; adds a profile per backend",
+    )
     args = parser.parse_args(argv)
-    reports = [
-        asyncio.run(measure(args.bootstrap, args.rate, args.seconds, backend, args.redis_url))
-        for backend in args.backends.split(",")
-    ]
-    stem = datetime.now(UTC).strftime("%Y-%m-%d") + "-callbacks"
+    return asyncio.run(run_all(args, argv))
+
+
+async def run_all(args: argparse.Namespace, argv: list[str] | None) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="callbacks-bench-"))
+    exe = await callbacks_load.build(workdir)
+    floor_s = min(args.seconds, 10.0)
+    client = await callbacks_load.alone(exe, args.rate, floor_s)
+    kafka = summary(await callbacks_load.kafka_alone(args.bootstrap, args.rate, floor_s))
+    reports: list[Report] = []
+    profiles: list[str] = []
+    # With --compare, each backend alternates: the other checkout's service, then this one's,
+    # round after round, so both meet the same moments of a shared machine.
+    services = [(args.compare.name, args.compare), ("this", ROOT)] if args.compare else []
+    for round_ in range(args.rounds if args.compare else 1):
+        for backend in args.backends.split(","):
+            for name, directory in services:
+                report = await measure(exe, args, backend, None, directory)
+                report.backend = f"{backend} ({name}, round {round_ + 1})"
+                reports.append(report)
+    for backend in [] if args.compare else args.backends.split(","):
+        raw = workdir / f"{backend}.profile" if args.profile else None
+        reports.append(await measure(exe, args, backend, raw, args.service_dir))
+        if raw is not None and raw.exists():
+            profiles += [
+                "",
+                f"## Profile: {backend}",
+                "",
+                *profiling.lines(profiling.summarise(raw)),
+            ]
+    command = "uv run python -m bench.callbacks " + " ".join(sys.argv[1:] if argv is None else argv)
+    stem = (
+        datetime.now(UTC).strftime("%Y-%m-%d") + "-callbacks" + ("-compare" if args.compare else "")
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(
-        json.dumps([asdict(r) for r in reports], indent=2) + "\n"
+        json.dumps(
+            {
+                "client_alone": client_summary(client),
+                "kafka_alone_ack_ms": kafka,
+                "runs": [asdict(r) for r in reports],
+            },
+            indent=2,
+        )
+        + "\n"
     )
-    text = render(reports)
+    text = render(reports, client, kafka, command.strip()) + "\n".join(profiles)
     (args.out / f"{stem}.md").write_text(text)
     print(text)
     return 0 if all(r.verdict == "met" for r in reports) else 1
+
+
+def client_summary(client: LoadRun) -> dict[str, object]:
+    return {
+        "sent": client.sent,
+        "achieved_rate": client.achieved_rate,
+        "not_200": sum(1 for a in client.answers if a.status != 200),
+        "answer_ms": summary([a.from_due_ms for a in client.answers]),
+        "late_start_ms": summary([a.late_ms for a in client.answers]),
+        "cpu_s": round(client.cpu_seconds, 2),
+    }
 
 
 if __name__ == "__main__":

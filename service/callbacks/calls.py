@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -48,9 +49,9 @@ class MemoryCallBook:
 
 class RedisCallBook:
     def __init__(self, url: str, *, key_prefix: str, retention_s: int) -> None:
-        import redis.asyncio as redis
+        from service.idempotency.redis_store import redis_client
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._redis = redis_client(url, connect_timeout_s=5, socket_timeout_s=5)
         self._prefix = f"{key_prefix}call:"
         self._retention_s = retention_s
 
@@ -76,13 +77,18 @@ CREATE TABLE IF NOT EXISTS calls (
 
 class SqliteCallBook:
     """A file beside the claims' (`<name>-calls.sqlite3`, so its writes never wait for the
-    claims' write lock), one thread of its own that runs the statements in order."""
+    claims' write lock), one thread of its own that runs the statements in order. Writes are
+    group-committed: those that arrive while one transaction runs go together in the next,
+    one thread hop for all of them (ICE and DiCE each write, so a hop per write cost a good
+    share of the callback side's CPU)."""
 
     def __init__(self, path: Path, *, retention_s: float) -> None:
         self._path = path.with_name(f"{path.stem}-calls{path.suffix}")
         self._retention_s = retention_s
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-book")
+        self._writes: list[tuple[tuple[str, str, float], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -112,16 +118,99 @@ class SqliteCallBook:
         return CallRoute.from_bytes(rows[0][0]) if rows else None
 
     async def remember(self, call_id: str, route: CallRoute) -> None:
-        await self._run(
-            "INSERT OR REPLACE INTO calls (call_id, route, expires_at) VALUES (?, ?, ?)",
-            (call_id, route.to_bytes().decode(), time.time() + self._retention_s),
-        )
+        if self._db is None:
+            raise RuntimeError("call book is not open")
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        row = (call_id, route.to_bytes().decode(), time.time() + self._retention_s)
+        self._writes.append((row, written))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        await written
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                await loop.run_in_executor(self._thread, self._write, [row for row, _ in batch])
+            except Exception as error:  # the transaction failed: every caller learns
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(error)
+                continue
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
+
+    def _write(self, rows: list[tuple[str, str, float]]) -> None:
+        db = self._db
+        if db is None:
+            raise RuntimeError("call book is not open")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO calls (call_id, route, expires_at) VALUES (?, ?, ?)", rows
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
         self._thread.shutdown(wait=False)
+
+
+class RecentCalls:
+    """The call book as the callback endpoint asks it: the routes this replica wrote or read
+    lately are answered from memory, so ACE and DiCE after this replica's ICE cost no store
+    round trip (or thread hop) on the answer path.
+
+    Only for the endpoint: what it reads from a route (region, `callResourceUrl`, called
+    number) comes from ICE and never changes for a call. The command flow asks the book
+    itself (`Callbacks.call_route`), so a DiCE that another replica wrote is always seen there.
+    Writes go to the book first and enter memory only once stored.
+    """
+
+    def __init__(self, book: CallBook, *, size: int = 10_000) -> None:
+        self._book = book
+        self._size = size
+        self._recent: OrderedDict[str, CallRoute] = OrderedDict()
+
+    def known(self, call_id: str) -> CallRoute | None:
+        """The route if it is in memory, without asking the book."""
+        route = self._recent.get(call_id)
+        if route is not None:
+            self._recent.move_to_end(call_id)
+        return route
+
+    async def recall(self, call_id: str) -> CallRoute | None:
+        route = self._recent.get(call_id)
+        if route is not None:
+            self._recent.move_to_end(call_id)
+            return route
+        route = await self._book.recall(call_id)
+        if route is not None:
+            self._keep(call_id, route)
+        return route
+
+    async def remember(self, call_id: str, route: CallRoute) -> None:
+        await self._book.remember(call_id, route)
+        self._keep(call_id, route)
+
+    def _keep(self, call_id: str, route: CallRoute) -> None:
+        self._recent[call_id] = route
+        self._recent.move_to_end(call_id)
+        while len(self._recent) > self._size:
+            self._recent.popitem(last=False)
+
+    async def close(self) -> None:
+        self._recent.clear()
 
 
 async def open_call_book(settings: IdempotencySettings) -> CallBook:

@@ -23,6 +23,7 @@ always accompany an action"), an action or instruction Sinch does not take on th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,6 +111,14 @@ def answer_problems(event: str, body: svaml.SvamlBody) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """An answer made ready once: the bytes Sinch gets, and the event's `answer` field."""
+
+    body: bytes
+    as_json: dict[str, Any]
+
+
 class AnswerPolicy:
     """The SVAML answer for an event on a call to a number."""
 
@@ -120,6 +129,8 @@ class AnswerPolicy:
     ) -> None:
         self._default = {**DEFAULT_ANSWERS, **(default or {})}
         self._numbers = numbers or {}
+        # The answers are fixed at start: each is serialised once, not once per callback.
+        self._rendered: dict[tuple[str, str], Rendered] = {}
 
     def answer(self, event: str, called: str | None) -> svaml.SvamlBody | None:
         """None for events that take no SVAML (DiCE, Notify, unknown)."""
@@ -127,6 +138,21 @@ class AnswerPolicy:
             return None
         per_number = self._numbers.get(called or "", {})
         return per_number.get(event) or self._default[event]
+
+    def rendered(self, event: str, called: str | None) -> Rendered | None:
+        """`answer()`, serialised; the same objects every time (treat them as read-only)."""
+        if event not in ALLOWED_ACTIONS:
+            return None
+        key = (event, called if called in self._numbers else "")
+        found = self._rendered.get(key)
+        if found is None:
+            body = self.answer(event, called)
+            assert body is not None
+            found = Rendered(
+                body.to_bytes(), body.model_dump(mode="json", by_alias=True, exclude_none=True)
+            )
+            self._rendered[key] = found
+        return found
 
     @classmethod
     def load(cls, path: Path | None) -> AnswerPolicy:

@@ -27,7 +27,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from service.callbacks.calls import CallBook
+from service.callbacks.calls import CallBook, RecentCalls
 from service.callbacks.policy import AnswerPolicy
 from service.callbacks.signature import CallbackVerifier, Unauthorized
 from service.delivery.publishing import Outgoing, Publisher
@@ -90,7 +90,7 @@ class CallbackServer:
         self._verifier = verifier
         self._policy = policy
         self._store = store
-        self._calls = calls
+        self._calls = RecentCalls(calls)  # ICE's facts, kept for the call's later callbacks
         self._publisher = publisher
         self._metrics = CallbackMetrics(registry)
         self._clock = clock
@@ -123,6 +123,7 @@ class CallbackServer:
     async def _handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         kind, call_id, duplicate = "none", None, False
+        stages: dict[str, float] = {}
         try:
             body = await request.read()
             self._verifier.verify(
@@ -134,7 +135,7 @@ class CallbackServer:
             )
             callback = parse_callback(body)
             kind, call_id = event_type(callback), call_id_of(callback)
-            response, duplicate = await self._answer(callback)
+            response, duplicate = await self._answer(callback, stages)
         except web.HTTPRequestEntityTooLarge:
             response = _error(413, f"body: larger than {self._settings.max_body_bytes} bytes")
         except Unauthorized as error:
@@ -157,35 +158,47 @@ class CallbackServer:
             status=response.status,
             duplicate=duplicate,
             duration_ms=round(elapsed * 1000, 3),
+            **stages,
             error=response.text if response.status != 200 else None,
         )
         return response
 
-    async def _answer(self, callback: dict[str, object]) -> tuple[web.Response, bool]:
+    async def _answer(
+        self, callback: dict[str, object], stages: dict[str, float]
+    ) -> tuple[web.Response, bool]:
+        """The answer, and whether it was a duplicate's; `stages` gets the milliseconds spent
+        waiting for the store (`claim_ms`) and for Kafka (`publish_ms`), for the log line."""
+        started = time.perf_counter()
         identity = callback_identity(callback)
         key = CLAIM_PREFIX + identity
         deadline = time.monotonic() + self._settings.publish_timeout_s
         kind, call_id = event_type(callback), call_id_of(callback)
-        # The claim and what the call's ICE taught are asked for at once: one wait, not two.
-        claimed, recalled = await asyncio.gather(
-            self._guard(self._store.claim(key, identity)),
-            self._guard(self._calls.recall(call_id)) if kind != "ice" else _nothing(),
-            return_exceptions=True,
-        )
-        if isinstance(claimed, BaseException):
-            raise claimed
-        claim = claimed
+        recalled: CallRoute | BaseException | None = None
+        if kind == "ice" or (recalled := self._calls.known(call_id)) is not None:
+            claim = await self._guard(self._store.claim(key, identity))
+        else:  # the claim and what the call's ICE taught, asked at once: one wait, not two
+            claimed, recalled = await asyncio.gather(
+                self._guard(self._store.claim(key, identity)),
+                self._guard(self._calls.recall(call_id)),
+                return_exceptions=True,
+            )
+            if isinstance(claimed, BaseException):
+                raise claimed
+            claim = claimed
         while claim.kind is ClaimKind.BUSY:  # the same callback, being answered (or stored)
             if time.monotonic() + BUSY_POLL_S > deadline:
                 raise _Unavailable("the same callback is still being answered")
             await asyncio.sleep(BUSY_POLL_S)
             claim = await self._guard(self._store.claim(key, identity))
+        claimed_at = time.perf_counter()
+        stages["claim_ms"] = _ms(claimed_at - started)
         if claim.kind is ClaimKind.DUPLICATE:
             return _answer_response(claim.result or b""), True
         try:
             if isinstance(recalled, BaseException):
                 raise recalled
-            answer = await self._publish(callback, recalled, deadline)
+            answer = await self._publish(callback, identity, recalled, deadline)
+            stages["publish_ms"] = _ms(time.perf_counter() - claimed_at)
         except BaseException:
             await asyncio.shield(self._release(key))  # Sinch's redelivery is answered at once
             raise
@@ -195,19 +208,24 @@ class CallbackServer:
         return _answer_response(answer), False
 
     async def _publish(
-        self, callback: dict[str, object], known: CallRoute | None, deadline: float
+        self,
+        callback: dict[str, object],
+        identity: str,
+        known: CallRoute | None,
+        deadline: float,
     ) -> bytes:
         """Publish the event (and remember what the call taught, meanwhile); returns the
         answer's bytes once Kafka has acknowledged."""
         kind, call_id = event_type(callback), call_id_of(callback)
         called = called_number(callback) or (known.called_number if known else None)
-        body = self._policy.answer(kind, called)
-        answer = body.to_bytes() if body is not None else b""
+        rendered = self._policy.rendered(kind, called)
+        answer = rendered.body if rendered is not None else b""
         received_at = self._clock()
         event = build_event(
             callback,
             received_at=received_at,
-            answer=body.model_dump(mode="json", by_alias=True, exclude_none=True) if body else None,
+            answer=rendered.as_json if rendered is not None else None,
+            identity=identity,
         )
         key = call_id.encode()
         messages = [Outgoing(self._topics.events, key, event.to_bytes())]
@@ -223,10 +241,15 @@ class CallbackServer:
                 call=event.final_call_state(),
             )
             messages.append(Outgoing(self._topics.snapshots, key, snapshot.to_bytes()))
-        writes = [self._acknowledged(messages, deadline)]
-        if route is not None:
-            writes.append(self._guard(self._calls.remember(call_id, route)))
-        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+        if route is None:
+            await self._acknowledged(messages, deadline)
+            return answer
+        outcomes = await asyncio.gather(
+            self._acknowledged(messages, deadline),
+            self._guard(self._calls.remember(call_id, route)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         return answer
@@ -234,7 +257,10 @@ class CallbackServer:
     async def _acknowledged(self, messages: list[Outgoing], deadline: float) -> None:
         remaining = deadline - time.monotonic()
         try:
-            await asyncio.wait_for(self._publisher.publish(messages), max(remaining, 0.001))
+            async with asyncio.timeout(
+                max(remaining, 0.001)
+            ):  # no task of its own, unlike wait_for
+                await self._publisher.publish(messages)
         except TimeoutError:
             raise _Unavailable("Kafka did not acknowledge the event in time") from None
 
@@ -264,8 +290,8 @@ class CallbackServer:
             raise _Unavailable("the idempotency store is unavailable") from None
 
 
-async def _nothing() -> None:
-    return None
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 class _Unavailable(Exception):

@@ -219,14 +219,19 @@ def _menu_result(value: Any) -> MenuResult | None:
 
 
 def build_event(
-    callback: dict[str, Any], *, received_at: datetime, answer: dict[str, Any] | None
+    callback: dict[str, Any],
+    *,
+    received_at: datetime,
+    answer: dict[str, Any] | None,
+    identity: str | None = None,
 ) -> CallEvent:
+    """`identity`: the callback's `callback_identity`, when the caller has it already."""
     kind = event_type(callback)
     resource_url = _text(callback.get("callResourceUrl"))
     domain = _text(callback.get("domain"))
     amd = callback.get("amd")
     return CallEvent(
-        event_id=callback_identity(callback),
+        event_id=identity or callback_identity(callback),
         event_type=kind,
         call_id=call_id_of(callback),
         timestamp=_sinch_timestamp(callback.get("timestamp")),

@@ -24,6 +24,7 @@ import redis.asyncio as redis
 import structlog
 from redis.exceptions import ResponseError
 
+from service.idempotency.redis_batch import Script, ScriptBatcher
 from service.idempotency.store import Claim, ClaimKind, new_owner_id
 from service.ops.refusals import Refused
 
@@ -32,6 +33,27 @@ URL_SETTING = "CALLCTL_IDEMPOTENCY__REDIS_URL"
 log = structlog.get_logger(logger_name="service.idempotency")
 SAFE_POLICY = "noeviction"
 _MAX_LOST_PER_COMMAND = 8
+# Connections per client. Redis runs one command at a time, so a few dozen keep it busy; a
+# burst beyond that waits for a free connection (up to the socket timeout) instead of failing:
+# redis-py's default pool raises MaxConnectionsError past 100 at once, which a burst of
+# callbacks or a full in-flight window of commands reaches on a loaded machine.
+MAX_CONNECTIONS = 64
+
+
+def redis_client(url: str, *, connect_timeout_s: float, socket_timeout_s: float) -> redis.Redis:
+    """A client whose pool waits for a free connection rather than failing past its size."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=socket_timeout_s,  # waiting for a connection counts like waiting for a reply
+        decode_responses=False,
+        socket_connect_timeout=connect_timeout_s,
+        socket_timeout=socket_timeout_s,
+        # A pooled connection idle for this long is pinged before use, so a dead one
+        # (failover, a NAT that forgot it) fails fast instead of at the socket timeout.
+        health_check_interval=30,
+    )
+    return redis.Redis.from_pool(pool)
 
 
 class EvictingRedisError(Refused):
@@ -85,6 +107,16 @@ end
 return 0
 """
 
+# KEYS[1] claim key; ARGV: fingerprint, owner, result, expires_at, retention_ms. One script, not
+# a MULTI of four commands: a fifth of the client's work per command.
+_COMPLETE = """
+redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'owner', ARGV[2], 'result', ARGV[3],
+           'expires_at', ARGV[4])
+redis.call('HDEL', KEYS[1], 'lease_until')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 0
+"""
+
 _RELEASE = """
 local mine = redis.call('HGET', KEYS[1], 'owner') == ARGV[1]
 if mine and redis.call('HEXISTS', KEYS[1], 'result') == 0 then
@@ -106,14 +138,8 @@ class RedisStore:
         socket_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_connect_timeout=connect_timeout_s,
-            socket_timeout=socket_timeout_s,
-            # A pooled connection idle for this long is pinged before use, so a dead one
-            # (failover, a NAT that forgot it) fails fast instead of at the socket timeout.
-            health_check_interval=30,
+        self._redis = redis_client(
+            url, connect_timeout_s=connect_timeout_s, socket_timeout_s=socket_timeout_s
         )
         self._prefix = key_prefix
         self._lease_s = lease_s
@@ -121,9 +147,12 @@ class RedisStore:
         self._clock = clock
         self.owner = new_owner_id()
         self._lost_claims: dict[str, list[str]] = {}
-        self._claim: Any = self._redis.register_script(_CLAIM)
         self._renew: Any = self._redis.register_script(_RENEW)
         self._release: Any = self._redis.register_script(_RELEASE)
+        # Claims and completions, the per-command pair, are group-committed (redis_batch).
+        self._batch = ScriptBatcher(self._redis)
+        self._claim = Script(self._redis, _CLAIM)
+        self._complete = Script(self._redis, _COMPLETE)
 
     async def open(self) -> None:
         """Fail the start, not the first command, when Redis cannot be reached or may evict."""
@@ -183,9 +212,10 @@ class RedisStore:
         nonce = uuid.uuid4().hex
         lost = self._lost_claims.get(command_id, [])
         try:
-            reply = await self._claim(
-                keys=[self._key(command_id)],
-                args=[
+            reply = await self._batch.run(
+                self._claim,
+                [self._key(command_id)],
+                [
                     fingerprint,
                     self.owner,
                     now,
@@ -209,19 +239,12 @@ class RedisStore:
         return Claim(kind)
 
     async def complete(self, command_id: str, fingerprint: str, result: bytes) -> None:
-        key = self._key(command_id)
         expires_at = self._clock() + self._retention_ms / 1000
-        async with self._redis.pipeline(transaction=True) as pipe:
-            fields = {
-                "fingerprint": fingerprint,
-                "owner": self.owner,
-                "result": result,
-                "expires_at": expires_at,
-            }
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-            pipe.hdel(key, "lease_until")
-            pipe.pexpire(key, self._retention_ms)
-            await pipe.execute()
+        await self._batch.run(
+            self._complete,
+            [self._key(command_id)],
+            [fingerprint, self.owner, result, expires_at, self._retention_ms],
+        )
 
     async def renew(self, command_ids: Iterable[str]) -> None:
         until = repr(self._clock() + self._lease_s)
@@ -236,6 +259,7 @@ class RedisStore:
                 await pipe.execute()
 
     async def close(self) -> None:
+        await self._batch.close()
         await self._redis.aclose()
 
 

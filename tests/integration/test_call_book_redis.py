@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 
 from service.callbacks.calls import open_call_book
 from service.domain.calls import CallRoute
+from service.idempotency.redis_store import MAX_CONNECTIONS
 from service.settings import IdempotencySettings
 from tests.unit.callbacks.test_call_book import check
 
@@ -35,3 +37,14 @@ async def test_two_replicas_share_what_callbacks_taught() -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_burst_beyond_the_pool_waits_for_connections() -> None:
+    book = await open_call_book(settings(f"t-{uuid.uuid4().hex[:6]}:"))
+    try:
+        burst = 5 * MAX_CONNECTIONS
+        await asyncio.gather(*(book.remember(f"c-{i}", CallRoute("euc1")) for i in range(burst)))
+        seen = await asyncio.gather(*(book.recall(f"c-{i}") for i in range(burst)))
+        assert {route.region if route else None for route in seen} == {"euc1"}
+    finally:
+        await book.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Callable
 
 import pytest
 
-from service.idempotency.redis_store import RedisStore
+from service.idempotency.redis_store import MAX_CONNECTIONS, RedisStore
 from service.idempotency.store import ClaimKind, IdempotencyStore
 from tests.store_contract import CHECKS, Clock, StoreFactory
 
@@ -52,3 +53,21 @@ async def test_two_replicas_share_claims(redis_url: str) -> None:
     assert replay.kind is ClaimKind.DUPLICATE and replay.result == b"result"
     await one.close()
     await two.close()
+
+
+async def test_a_burst_beyond_the_pool_waits_for_connections(redis_url: str) -> None:
+    """Five times the pool's connections at once: each operation waits for a free connection
+    (redis-py's default pool raised MaxConnectionsError past 100, and callbacks got 503)."""
+    store = RedisStore(
+        redis_url, key_prefix=f"test:{uuid.uuid4().hex}:", lease_s=10, retention_s=60
+    )
+    await store.open()
+    try:
+        burst = 5 * MAX_CONNECTIONS
+        claims = await asyncio.gather(*(store.claim(f"c-{i}", "fp") for i in range(burst)))
+        assert [c.kind for c in claims] == [ClaimKind.NEW] * burst
+        await asyncio.gather(*(store.complete(f"c-{i}", "fp", b"done") for i in range(burst)))
+        again = await asyncio.gather(*(store.claim(f"c-{i}", "fp") for i in range(burst)))
+        assert {(c.kind, c.result) for c in again} == {(ClaimKind.DUPLICATE, b"done")}
+    finally:
+        await store.close()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import pytest
 import redis.exceptions
 import structlog
 
+from service.idempotency.redis_batch import Script
 from service.idempotency.redis_store import EvictingRedisError, RedisStore
 from service.idempotency.store import ClaimKind
 from testkit.netutil import black_hole
@@ -118,16 +120,16 @@ async def test_a_claim_whose_reply_was_lost_is_taken_back_not_waited_out() -> No
         one, other = store(url, "shared:"), store(url, "shared:")
         await one.open()
         await other.open()
-        real = one._claim
+        real = one._batch.run
 
-        async def reply_lost(**kwargs: object) -> object:
-            await real(**kwargs)
+        async def reply_lost(script: Script, keys: list[Any], args: list[Any]) -> object:
+            await real(script, keys, args)
             raise redis.exceptions.TimeoutError("Timeout reading from socket")
 
-        one._claim = reply_lost
-        with pytest.raises(redis.exceptions.TimeoutError):
-            await one.claim("c-1", "fp")
-        one._claim = real
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(one._batch, "run", reply_lost)
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await one.claim("c-1", "fp")
         assert (await other.claim("c-1", "fp")).kind is ClaimKind.BUSY, "still held"
         assert (await one.claim("c-1", "fp")).kind is ClaimKind.NEW, "taken back"
         assert (await one.claim("c-1", "fp")).kind is ClaimKind.BUSY, "only once"

@@ -93,3 +93,21 @@ def test_unreadable_file(tmp_path: Path) -> None:
     bad.write_text("numbers: [unclosed")
     with pytest.raises(PolicyError, match="cannot read"):
         AnswerPolicy.load(bad)
+
+
+def test_rendered_answers_are_the_answers_serialised_once() -> None:
+    policy = AnswerPolicy.from_data(
+        {"numbers": {"+46700000099": {"ice": {"action": {"name": "hangup"}}}}}
+    )
+    for event, called in [("ice", "+46700000099"), ("ice", "+4670123"), ("ace", None)]:
+        body = policy.answer(event, called)
+        rendered = policy.rendered(event, called)
+        assert body is not None and rendered is not None
+        assert rendered.body == body.to_bytes()
+        assert rendered.as_json == json.loads(body.to_bytes())
+        assert policy.rendered(event, called) is rendered
+    special = policy.rendered("ice", "+46700000099")
+    assert special is not None and special.as_json == {"action": {"name": "hangup"}}
+    assert policy.rendered("ice", "+4670123") is policy.rendered("ice", None)  # the default
+    assert policy.rendered("dice", None) is None
+    assert policy.rendered("notify", "+46700000099") is None

@@ -16,6 +16,7 @@ from service.callbacks.policy import AnswerPolicy
 from service.callbacks.server import CallbackServer
 from service.callbacks.signature import CallbackVerifier
 from service.delivery.publishing import Outgoing, Publisher
+from service.domain.calls import CallRoute
 from service.idempotency.store import MemoryStore
 from service.settings import CallbackSettings, TopicSettings
 from service.sinch.auth import SignedAuth, decode_secret
@@ -45,7 +46,7 @@ class DownStore(MemoryStore):
 class Endpoint:
     def __init__(self, store: MemoryStore | None = None) -> None:
         self.producer = FakeProducer()
-        self.book = MemoryCallBook(3600)
+        self.book: MemoryCallBook = MemoryCallBook(3600)
         self.store = store or MemoryStore(lease_s=30, retention_s=3600)
         self.server = CallbackServer(
             CallbackSettings(enabled=True, host="127.0.0.1", port=0, publish_timeout_s=0.3),
@@ -156,3 +157,46 @@ async def test_ace_answer_follows_the_number_remembered_from_ice() -> None:
         await ep.server.stop()
     assert ace.content == b'{"action":{"name":"hangup"}}'
     assert other.content == b'{"action":{"name":"continue"}}'
+
+
+class CountingBook(MemoryCallBook):
+    def __init__(self) -> None:
+        super().__init__(3600)
+        self.recalls = 0
+
+    async def recall(self, call_id: str) -> CallRoute | None:
+        self.recalls += 1
+        return await super().recall(call_id)
+
+
+async def test_later_callbacks_of_a_call_answered_here_do_not_ask_the_book() -> None:
+    ep = Endpoint()
+    ep.book = CountingBook()
+    ep.server = CallbackServer(
+        CallbackSettings(enabled=True, host="127.0.0.1", port=0),
+        TOPICS,
+        verifier=CallbackVerifier(KEY, decode_secret(SECRET), max_skew_s=300),
+        policy=AnswerPolicy(),
+        store=ep.store,
+        calls=ep.book,
+        publisher=Publisher(ep.producer),
+        registry=CollectorRegistry(),
+    )
+    # Another replica answered call-2's ICE: only the book knows it.
+    await ep.book.remember("call-2", CallRoute("euc1", None, "+4671"))
+    await ep.server.start()
+    try:
+        await ep.post(ICE)
+        for event in ("ace", "dice"):
+            response = await ep.post({"event": event, "callid": "call-1", "timestamp": "t"})
+            assert response.status_code == 200
+        assert ep.book.recalls == 0
+        for event in ("ace", "dice"):
+            response = await ep.post({"event": event, "callid": "call-2", "timestamp": "t"})
+            assert response.status_code == 200
+    finally:
+        await ep.server.stop()
+    assert ep.book.recalls == 1  # call-2's route read once, then kept
+    ended = await MemoryCallBook.recall(ep.book, "call-2")
+    assert ended is not None and ended.ended and ended.region == "euc1"
+    assert ended.called_number == "+4671"

@@ -1,0 +1,3 @@
+module callctl/bench/callbacksload
+
+go 1.22
