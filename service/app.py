@@ -10,6 +10,7 @@ raises is logged and the others still close.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from faststream.specification import AsyncAPI
 from service.callbacks.wiring import EVENTS_DESCRIPTION, Callbacks, open_callbacks
 from service.delivery.answers import OutputTopics
 from service.delivery.engine import Engine
-from service.delivery.publishing import Publisher
+from service.delivery.publishing import Publisher, Refusal
 from service.delivery.records import TopicPartition
 from service.domain.calls import no_route
 from service.domain.events import CallEvent
@@ -42,11 +43,12 @@ from service.kafka.adapter import (
     build_broker,
     guard_fetches,
     no_decoder,
+    publish_refusal,
     raw_batch_parser,
     subscriber_consumer,
     to_record,
 )
-from service.kafka.preflight import check_broker
+from service.kafka.preflight import check_broker, output_topic_problems
 from service.kafka.topics import ensure_topics
 from service.ops.health import HealthServer
 from service.ops.metrics import Metrics
@@ -60,6 +62,7 @@ log = structlog.get_logger(logger_name="service.app")
 # FastStream logs through the stdlib; without a logger of ours it installs its own coloured
 # handler, which would break the one-JSON-object-per-line output.
 FASTSTREAM_LOGGER = logging.getLogger("service.faststream")
+TOPIC_RECHECK_S = 30.0  # while an output topic is missing or forbidden
 
 
 def build_auth(settings: Settings) -> Authenticator:
@@ -134,6 +137,8 @@ class Service:
         self.resources = Resources()
         self.callbacks: Callbacks | None = None
         self.store_health: StoreHealth | None = None
+        # Output topics this service cannot write, by name: why (readiness says it).
+        self.topic_problems: dict[str, str] = {}
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
             topics.commands,
@@ -197,7 +202,33 @@ class Service:
             reasons.append("callback endpoint not listening")
         if self.store_health is not None and not self.store_health.healthy:
             reasons.append("idempotency store not answering")
+        reasons += [f"topic {t}: {why}" for t, why in sorted(self.topic_problems.items())]
         return reasons
+
+    def _topic_refused(self, topic: str, refusal: Refusal | None) -> None:
+        if refusal is None:
+            self.topic_problems.pop(topic, None)
+        else:
+            self.topic_problems[topic] = refusal.value
+
+    def _publisher(self) -> Publisher:
+        return Publisher(
+            BrokerProducer(self.broker),
+            classify=publish_refusal,
+            on_failure=self.metrics.publish_failures.inc,
+            on_refused=self._topic_refused,
+        )
+
+    async def _check_topics(self) -> None:
+        """Name the output topics this service cannot use; look again until none is left."""
+        s = self.settings
+        while True:
+            self.topic_problems = await output_topic_problems(s.kafka, s.topics)
+            for topic, why in sorted(self.topic_problems.items()):
+                log.error("output_topic_unusable", topic=topic, reason=why)
+            if not self.topic_problems:
+                return
+            await asyncio.sleep(TOPIC_RECHECK_S)
 
     # --- partition ownership (called by the rebalance listener) ----------------------
 
@@ -227,6 +258,14 @@ class Service:
         await check_broker(s.kafka)  # a refused password or certificate: one clear line
         if s.kafka.create_topics:
             await ensure_topics(s.kafka, s.topics)
+        self.topic_problems = await output_topic_problems(s.kafka, s.topics)
+        if self.topic_problems:  # not fatal: readiness says why until an operator fixes it
+            checking = asyncio.create_task(self._check_topics(), name="topic check")
+
+            def stop_checking() -> None:
+                checking.cancel()
+
+            resources.on_close("topic check", stop_checking)
         http = build_http_client(
             connect_timeout=s.sinch.connect_timeout_s,
             read_timeout=s.sinch.read_timeout_s,
@@ -241,6 +280,9 @@ class Service:
             build_auth(s),
             base_url=s.sinch.base_url,
             regional_url_template=s.sinch.regional_template(),
+            attempt_timeout_s=s.sinch.attempt_timeout_s,
+            # aiohttp has no write timeout: writing and waiting for the answer share a bound.
+            head_timeout_s=s.sinch.write_timeout_s + s.sinch.read_timeout_s,
         )
         store = await open_store(s)
         resources.on_close("idempotency store", store.close)
@@ -263,9 +305,7 @@ class Service:
             self.callbacks = await open_callbacks(
                 s,
                 store=store,
-                publisher=Publisher(
-                    BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc
-                ),
+                publisher=self._publisher(),
                 registry=self.metrics.registry,
             )
             resources.on_close("callbacks", self.callbacks.close)
@@ -284,7 +324,7 @@ class Service:
         )
         self.engine = Engine(
             handler,
-            Publisher(BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc),
+            self._publisher(),
             topics=OutputTopics(s.topics.results, s.topics.snapshots, s.topics.dead_letter),
             meter=self.metrics,
             max_in_flight=s.max_in_flight,

@@ -117,6 +117,9 @@ class SinchSettings(_Section):
     read_timeout_s: float = Field(default=10.0, gt=0)
     write_timeout_s: float = Field(default=10.0, gt=0)
     pool_timeout_s: float = Field(default=5.0, gt=0)
+    attempt_timeout_s: float = Field(
+        default=30.0, gt=0, description="total per attempt: request, answer and its body"
+    )
     max_connections: int = Field(default=0, ge=0, description="0: follow max_in_flight")
     proxy_url: str | None = Field(default=None, description="egress HTTP(S) proxy to Sinch")
 

@@ -38,6 +38,7 @@ from service.delivery.publishing import Publisher
 from service.delivery.records import Record, TopicPartition
 
 log = structlog.get_logger(logger_name="service.engine")
+
 command_log = structlog.get_logger(logger_name="service.command")
 
 
@@ -61,7 +62,8 @@ class Flow(Protocol):
         """The record's answer. Raising means a bug: the engine answers with `crashed`."""
 
     def crashed(self, record: Record, error: Exception) -> Answer:
-        """The answer for a record whose flow raised, so the partition does not stall."""
+        """The answer for a record whose flow raised, so the partition does not stall. Must
+        not raise: a record without an answer holds its partition's watermark."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,21 +179,31 @@ class Engine:
         # A lane runs its records one after another in one task: each starts a fresh context.
         clear_contextvars()
         bind_contextvars(partition=record.partition, offset=record.offset)
-        self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
-            await self._deliver(record, await self._flow(record, turn))
+            self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
+            answer = await self._flow(record, turn)
         except Exception as error:
             log.exception("command_crashed")
             try:
-                await self._deliver(record, self._flow.crashed(record, error))
-            except Exception:
-                log.exception("crash_result_not_published")
-                return  # stays pending: the watermark holds and the record is read again
+                answer = self._flow.crashed(record, error)
+            except Exception:  # a bug in the bug path: the record stays pending, read again
+                log.exception("crash_answer_failed")
+                return
+        try:
+            await self._publisher.publish(messages(record, answer, self._topics), wait=turn.pause)
+        except Exception:
+            log.exception("result_not_published")
+            return  # stays pending: the watermark holds and the record is read again
+        # Published: the record is done whatever the bookkeeping below does, so a failing
+        # meter or span can never add a second result.
         self._offsets.done(record.tp, record.offset)
+        try:
+            self._acknowledged(record, answer)
+        except Exception:
+            log.exception("answer_bookkeeping_failed")
 
-    async def _deliver(self, record: Record, answer: Answer) -> None:
-        """Publish the answer and wait for Kafka's acknowledgement; count it, log it."""
-        await self._publisher.publish(messages(record, answer, self._topics))
+    def _acknowledged(self, record: Record, answer: Answer) -> None:
+        """Count and log an acknowledged answer."""
         if answer.published is not None:
             answer.published()
         age_s = None

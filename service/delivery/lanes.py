@@ -137,6 +137,9 @@ class Lanes:
                     self._running[key] = turn
                     try:
                         await self._process(record, turn)
+                    except Exception:  # `process` answers for its record; a bug here must
+                        # not end the lane and drop the records queued behind it
+                        log.exception("lane_process_failed", partition=record.partition)
                     finally:
                         del self._running[key]
                         await self._notify()

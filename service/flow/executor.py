@@ -117,25 +117,31 @@ class Executor:
         call = None
         if isinstance(command, GetCallInfo):
             call = normalize_call(_json(attempts.response))
-        elif snapshot and decision.note is None:
-            call = await self._read_call(command, wait, trace)
-        return Execution(
+        execution = Execution(
             Outcome.SUCCEEDED, attempts.count, attempts.status, None, call, decision.note
         )
+        if snapshot and wants_snapshot(command, execution):
+            execution = replace(execution, call=await self.read_call(command, wait, trace))
+        return execution
 
-    async def _read_call(
-        self, command: Command, wait: Wait, trace: CommandTrace | None
+    async def read_call(
+        self, command: Command, wait: Wait, trace: CommandTrace | None = None
     ) -> CallState | None:
-        """The snapshot after a successful command: best effort, it never fails the command.
+        """The snapshot after a successful command: best effort, it never fails the command
+        (Sinch has acted: whatever goes wrong here, its answer is the command's outcome).
 
         Sinch documents the read only for calls from an in-app client to PSTN or SIP; for other
         calls it may answer 404 although the call goes on, so a 404 here says nothing."""
         attempts = _Attempts()
-        decision = await self._send(
-            planning.read_call(command), command.expires_at, attempts, wait, trace
-        )
-        if decision.verdict is Verdict.SUCCESS:
-            return normalize_call(_json(attempts.response))
+        try:
+            decision = await self._send(
+                planning.read_call(command), command.expires_at, attempts, wait, trace
+            )
+            if decision.verdict is Verdict.SUCCESS:
+                return normalize_call(_json(attempts.response))
+        except Exception as error:
+            log.warning("snapshot_unavailable", call_id=command.call_id, error=type(error).__name__)
+            return None
         log.warning(
             "snapshot_unavailable",
             call_id=command.call_id,
@@ -154,9 +160,22 @@ class Executor:
         wait: Wait,
         trace: CommandTrace | None,
     ) -> Decision:
+        last: Decision | None = None
+
         async def attempt() -> Decision:
+            nonlocal last
+            # The wait before a retry may end late (a saturated service hands out places one
+            # at a time): a retry never goes out once expiresAt has passed.
+            if last is not None and expires_at is not None and self._seconds_until(expires_at) <= 0:
+                return Decision(
+                    Verdict.FAIL,
+                    last.code,
+                    f"{last.message}; expiresAt passed before the next attempt",
+                    retryable=True,
+                )
             attempts.count += 1
-            return await self._judged_attempt(request, attempts, trace)
+            last = await self._judged_attempt(request, attempts, trace)
+            return last
 
         def on_retry(attempt: int, delay: float, why: Again) -> None:
             log.debug(
@@ -271,6 +290,15 @@ class Executor:
             sinch_reference=(body.reference if body else None)
             or (header_reference(response.headers) if response is not None else None),
         )
+
+
+def wants_snapshot(command: Command, execution: Execution) -> bool:
+    """A snapshot read follows a success that did not bring the call's state already."""
+    return (
+        execution.outcome is Outcome.SUCCEEDED
+        and execution.note is None
+        and not isinstance(command, GetCallInfo)
+    )
 
 
 def _again(decision: Decision) -> Again | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import TypeVar
@@ -45,7 +45,7 @@ from service.domain.results import (
 )
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
-from service.flow.executor import Execution, Executor
+from service.flow.executor import Execution, Executor, wants_snapshot
 from service.idempotency.leases import Leases
 from service.idempotency.store import Claim, ClaimKind, fingerprint
 from service.ops.tracing import CommandTrace, Tracing
@@ -147,10 +147,18 @@ class CommandHandler:
         )
 
     def crashed(self, record: Record, error: Exception) -> Answer:
-        """A bug, not bad input: answer with `internal_error` rather than stall the partition."""
+        """A bug, not bad input: answer with `internal_error` rather than stall the partition.
+        Total: when the command cannot be read again, the answer names none."""
+        try:
+            decoded = self._decode(record)
+            command = decoded if not isinstance(decoded, Rejection) else None
+            return self._internal_error(record, error, command)
+        except Exception:
+            log.exception("crash_answer_without_command")
+            return self._internal_error(record, error, None)
+
+    def _internal_error(self, record: Record, error: Exception, command: Command | None) -> Answer:
         now = self._clock()
-        decoded = self._decode(record)
-        command = decoded if not isinstance(decoded, Rejection) else None
         result = Result(
             command_id=command.command_id if command else None,
             call_id=command.call_id if command else None,
@@ -231,10 +239,8 @@ class CommandHandler:
             command.snapshot if command.snapshot is not None else self._config.snapshot_default
         ) and command.type not in self._config.snapshot_off_types
         try:
-            return await turn.abandonable(
-                self._executor.run(
-                    command, request, snapshot=snapshot, wait=turn.pause, trace=trace
-                )
+            execution = await turn.abandonable(
+                self._executor.run(command, request, snapshot=False, wait=turn.pause, trace=trace)
             )
         except Abandoned:
             return _failed(
@@ -242,6 +248,15 @@ class CommandHandler:
                 "abandoned while executing (shutdown or rebalance); Sinch may have acted on it",
                 retryable=request.harmless,
             )
+        if not (snapshot and wants_snapshot(command, execution)):
+            return execution
+        # Sinch has answered: abandoning the snapshot read loses the snapshot, not the outcome.
+        try:
+            call = await turn.abandonable(self._executor.read_call(command, turn.pause, trace))
+        except Abandoned:
+            log.warning("snapshot_abandoned")
+            return execution
+        return replace(execution, call=call)
 
     def _snapshot(self, command: Command, execution: Execution) -> Snapshot | None:
         call = known_state(execution.call)  # an all-null read must not replace a good snapshot

@@ -21,14 +21,22 @@ from typing import Any, Protocol
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
-from aiokafka.errors import CorruptRecordException, KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from service.delivery.publishing import Outgoing
+from service.delivery.publishing import Outgoing, Refusal
 from service.delivery.records import Record, TopicPartition
 from service.domain.decode import Unreadable
 from service.kafka.options import client_options
@@ -122,6 +130,23 @@ class BrokerProducer:
             no_confirm=True,
         )
         return future
+
+
+_REFUSALS: tuple[tuple[type[Exception], Refusal], ...] = (
+    (MessageSizeTooLargeError, Refusal.TOO_LARGE),  # the producer's own check, or the broker's
+    (RecordTooLargeError, Refusal.TOO_LARGE),
+    (RecordListTooLargeError, Refusal.TOO_LARGE),
+    (UnknownTopicOrPartitionError, Refusal.UNKNOWN_TOPIC),
+    (TopicAuthorizationFailedError, Refusal.NOT_AUTHORIZED),
+)
+
+
+def publish_refusal(error: Exception) -> Refusal | None:
+    """A send error Kafka would repeat for the same message; None when it may pass later."""
+    for kind, refusal in _REFUSALS:
+        if isinstance(error, kind):
+            return refusal
+    return None
 
 
 def _ours(tp: TopicPartition) -> KafkaTopicPartition:

@@ -1,4 +1,5 @@
-"""One connection to the broker before any client starts, to tell a refusal from an outage.
+"""One connection to the broker before any client starts, to tell a refusal from an outage,
+and a look at the output topics, so a missing or forbidden one is named at start.
 
 aiokafka logs why a bootstrap failed and then raises a bare "Unable to bootstrap"; this opens a
 single connection with the same security options and asks the broker for its API versions, so
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+import structlog
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
     IllegalSaslStateError,
@@ -20,11 +22,13 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 from aiokafka.protocol.admin import ApiVersionRequest
+from aiokafka.protocol.metadata import MetadataRequest_v5
 
 from service.kafka.options import client_options
 from service.ops.refusals import Refused
-from service.settings import KafkaSettings
+from service.settings import KafkaSettings, TopicSettings
 
+log = structlog.get_logger(logger_name="service.kafka.preflight")
 PREFIX = "CALLCTL_KAFKA__"
 TIMEOUT_MS = 10_000
 
@@ -41,6 +45,49 @@ async def check_broker(settings: KafkaSettings) -> None:
                 raise refused from None
             continue
         return
+
+
+UNKNOWN_TOPIC = 3
+TOPIC_AUTHORIZATION_FAILED = 29
+
+
+async def output_topic_problems(settings: KafkaSettings, topics: TopicSettings) -> dict[str, str]:
+    """What stops this service writing its output topics, by topic: missing, or not visible to
+    this client. Empty when all are there, or when no broker answered (the clients report an
+    outage). Metadata cannot show a WRITE permission: a denied write is reported when it
+    happens (`service.delivery.publishing`)."""
+    names = [topics.results, topics.snapshots, topics.dead_letter, topics.events]
+    options = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
+    for host, port, _ in collect_hosts(settings.bootstrap_servers, randomize=False):
+        try:
+            response = await _ask_metadata(host, port, names, options)
+        except Exception as error:  # an outage or a refusal: `check_broker` judged it already
+            log.info("topic_check_skipped", host=host, error=type(error).__name__)
+            continue
+        return topic_problems(response.topics)
+    return {}
+
+
+async def _ask_metadata(host: str, port: int, names: list[str], options: dict[str, Any]) -> Any:
+    conn = await create_conn(host, port, request_timeout_ms=TIMEOUT_MS, **options)
+    try:
+        # Never auto-create: a check that creates what it checks would hide the problem.
+        return await conn.send(MetadataRequest_v5(names, False))
+    finally:
+        conn.close()
+
+
+def topic_problems(described: list[tuple[Any, ...]]) -> dict[str, str]:
+    """Problems named from a metadata response's topics: (error_code, name, ...)."""
+    problems = {}
+    for error_code, name, *_ in described:
+        if error_code == UNKNOWN_TOPIC:
+            problems[name] = "topic does not exist (and is not created automatically)"
+        elif error_code == TOPIC_AUTHORIZATION_FAILED:
+            problems[name] = "not authorized: this client needs DESCRIBE and WRITE on the topic"
+        elif error_code:
+            problems[name] = f"broker error code {error_code} for the topic"
+    return problems
 
 
 async def _ask_versions(host: str, port: int, options: dict[str, Any]) -> None:
