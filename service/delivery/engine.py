@@ -179,8 +179,8 @@ class Engine:
         # A lane runs its records one after another in one task: each starts a fresh context.
         clear_contextvars()
         bind_contextvars(partition=record.partition, offset=record.offset)
+        self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
-            self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
             answer = await self._flow(record, turn)
         except Exception as error:
             log.exception("command_crashed")
@@ -226,14 +226,18 @@ class Engine:
             return
         share = max(self._max_buffered // max(len(self._assigned), 1), 1)
         buffered = self._lanes.buffered_by_partition.get(tp, 0)
-        if tp not in self._paused and buffered >= share:
-            self._paused.add(tp)
-            consumer.pause({tp})
-            log.info("fetching_paused", partition=tp.partition, buffered=buffered, share=share)
-        elif tp in self._paused and buffered <= share // 2:
-            self._paused.discard(tp)
-            consumer.resume({tp})
-            log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
+        # A failing client call leaves the state as it was: the next record re-evaluates it.
+        try:
+            if tp not in self._paused and buffered >= share:
+                consumer.pause({tp})
+                self._paused.add(tp)
+                log.info("fetching_paused", partition=tp.partition, buffered=buffered, share=share)
+            elif tp in self._paused and buffered <= share // 2:
+                consumer.resume({tp})
+                self._paused.discard(tp)
+                log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
+        except Exception:
+            log.exception("flow_control_failed", partition=tp.partition)
 
     # --- commits -------------------------------------------------------------------------
 
