@@ -219,11 +219,16 @@ class Service:
             on_refused=self._topic_refused,
         )
 
+    def _output_topics(self) -> list[str]:
+        topics = self.settings.topics
+        names = [topics.results, topics.snapshots, topics.dead_letter]
+        return [*names, topics.events] if self.settings.callbacks.enabled else names
+
     async def _check_topics(self) -> None:
         """Name the output topics this service cannot use; look again until none is left."""
         s = self.settings
         while True:
-            self.topic_problems = await output_topic_problems(s.kafka, s.topics)
+            self.topic_problems = await output_topic_problems(s.kafka, self._output_topics())
             for topic, why in sorted(self.topic_problems.items()):
                 log.error("output_topic_unusable", topic=topic, reason=why)
             if not self.topic_problems:
@@ -258,7 +263,7 @@ class Service:
         await check_broker(s.kafka)  # a refused password or certificate: one clear line
         if s.kafka.create_topics:
             await ensure_topics(s.kafka, s.topics)
-        self.topic_problems = await output_topic_problems(s.kafka, s.topics)
+        self.topic_problems = await output_topic_problems(s.kafka, self._output_topics())
         if self.topic_problems:  # not fatal: readiness says why until an operator fixes it
             checking = asyncio.create_task(self._check_topics(), name="topic check")
 

@@ -26,7 +26,7 @@ from aiokafka.protocol.metadata import MetadataRequest_v5
 
 from service.kafka.options import client_options
 from service.ops.refusals import Refused
-from service.settings import KafkaSettings, TopicSettings
+from service.settings import KafkaSettings
 
 log = structlog.get_logger(logger_name="service.kafka.preflight")
 PREFIX = "CALLCTL_KAFKA__"
@@ -51,12 +51,11 @@ UNKNOWN_TOPIC = 3
 TOPIC_AUTHORIZATION_FAILED = 29
 
 
-async def output_topic_problems(settings: KafkaSettings, topics: TopicSettings) -> dict[str, str]:
+async def output_topic_problems(settings: KafkaSettings, names: list[str]) -> dict[str, str]:
     """What stops this service writing its output topics, by topic: missing, or not visible to
     this client. Empty when all are there, or when no broker answered (the clients report an
     outage). Metadata cannot show a WRITE permission: a denied write is reported when it
     happens (`service.delivery.publishing`)."""
-    names = [topics.results, topics.snapshots, topics.dead_letter, topics.events]
     options = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
     for host, port, _ in collect_hosts(settings.bootstrap_servers, randomize=False):
         try:

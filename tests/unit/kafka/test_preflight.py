@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 from pydantic import SecretStr
 
 from service.kafka.options import tls_context
-from service.kafka.preflight import _refusal
+from service.kafka.preflight import _refusal, topic_problems
 from service.ops.refusals import Refused
 from service.settings import KafkaSettings
 
@@ -53,3 +53,12 @@ def test_a_missing_client_certificate_file_is_refused_by_name(tmp_path: Path) ->
     with pytest.raises(Refused) as refused:
         tls_context(settings)
     assert refused.value.setting == "CALLCTL_KAFKA__SSL_CERTFILE"
+
+
+def test_missing_and_forbidden_output_topics_are_named_with_the_permission() -> None:
+    problems = topic_problems(
+        [(0, "results", False, []), (3, "dead", False, []), (29, "snapshots", False, [])]
+    )
+    assert set(problems) == {"dead", "snapshots"}
+    assert "does not exist" in problems["dead"]
+    assert "WRITE" in problems["snapshots"] and "DESCRIBE" in problems["snapshots"]
