@@ -22,7 +22,7 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 from aiokafka.protocol.admin import ApiVersionRequest
-from aiokafka.protocol.metadata import MetadataRequest_v5
+from aiokafka.protocol.metadata import MetadataRequest
 
 from service.kafka.options import client_options
 from service.ops.refusals import Refused
@@ -71,7 +71,7 @@ async def _ask_metadata(host: str, port: int, names: list[str], options: dict[st
     conn = await create_conn(host, port, request_timeout_ms=TIMEOUT_MS, **options)
     try:
         # Never auto-create: a check that creates what it checks would hide the problem.
-        return await conn.send(MetadataRequest_v5(names, False))
+        return await conn.send(MetadataRequest(names, allow_auto_topic_creation=False))
     finally:
         conn.close()
 

@@ -1,0 +1,72 @@
+"""Final publishing refusals through the real broker: a dead letter over the topic's
+`max.message.bytes` is cut down and still published; a missing output topic is named in
+readiness at start (auto-creation is on for the shared broker, so nothing here asks for the
+missing topic by name except the service's check, which never creates)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from service.delivery.publishing import ORIGINAL_BYTES, TRUNCATED
+from service.kafka.topics import ensure_topics
+from service.settings import Settings
+from testkit.kafka import KafkaClient, command, create_topics
+from testkit.processes import SimulatorProcess
+from testkit.service import running_service
+
+LIMIT = 4096
+
+
+async def test_an_oversized_dead_letter_is_truncated_and_still_published(
+    kafka: str, settings: Settings, simulator: SimulatorProcess
+) -> None:
+    topics = settings.topics
+    await create_topics(kafka, [topics.dead_letter], 1, {"max.message.bytes": str(LIMIT)})
+    await ensure_topics(settings.kafka, topics)
+    call_id = f"call-{uuid.uuid4().hex[:12]}"
+    await simulator.create_call(call_id)
+    hostile = b"x" * 20_000  # not JSON: rejected and dead-lettered, 5 times the limit
+    valid = command(call_id, "getCallInfo")
+    async with KafkaClient(kafka, topics) as client, running_service(settings):
+        await client.send(hostile, key=call_id)
+        await client.send(valid)
+        await client.collect(
+            lambda _: (
+                bool(client.on(topics.dead_letter))
+                and valid["commandId"] in {r["commandId"] for r in client.results()}
+            ),
+            timeout_s=60,
+        )
+    [letter] = client.on(topics.dead_letter)
+    assert letter.headers[TRUNCATED] == b"true"
+    assert letter.headers[ORIGINAL_BYTES] == b"20000"
+    assert 0 < len(letter.value) < LIMIT and hostile.startswith(letter.value)
+    assert letter.headers["error.code"], "the reason is kept"
+    outcomes = [(r["commandId"], r["outcome"]) for r in client.results()]
+    assert outcomes[0] == (None, "rejected"), "the hostile record answered first, once"
+    assert outcomes[1][0] == valid["commandId"], "the call's next command ran after it"
+    assert len(outcomes) == 2
+
+
+async def test_a_missing_output_topic_keeps_readiness_false_and_names_it(
+    kafka: str, settings: Settings, simulator: SimulatorProcess
+) -> None:
+    await ensure_topics(settings.kafka, settings.topics)
+    missing = f"it.never-created.{uuid.uuid4().hex[:10]}"
+    broken = settings.model_copy(
+        update={
+            "topics": settings.topics.model_copy(update={"dead_letter": missing}),
+            "kafka": settings.kafka.model_copy(update={"create_topics": False}),
+        }
+    )
+    async with running_service(broken) as service:
+        for _ in range(100):  # joining the group takes a moment; the topic check is done
+            if "not in consumer group" not in service.not_ready_reasons():
+                break
+            await asyncio.sleep(0.1)
+        reasons = service.not_ready_reasons()
+        assert not service.ready()
+        assert reasons == [
+            f"topic {missing}: topic does not exist (and is not created automatically)"
+        ], reasons
