@@ -334,6 +334,7 @@ class Service:
             meter=self.metrics,
             max_in_flight=s.max_in_flight,
             max_buffered=s.max_buffered,
+            max_buffered_bytes=s.max_buffered_bytes,
             commit_interval_s=s.kafka.commit_interval_ms / 1000,
             revoke_timeout_s=min(s.shutdown_grace_s, s.kafka.session_timeout_ms / 2000),
         )

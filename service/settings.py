@@ -262,6 +262,9 @@ class Settings(EnvSettings):
     # The in-flight sweep's best (bench/inflight.py); its figures are in bench/results/.
     max_in_flight: int = Field(default=256, ge=1, le=10_000)
     max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")
+    max_buffered_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="bytes of records read but not started"
+    )
     max_command_bytes: int = Field(default=65_536, ge=256)
     snapshot_default: bool = True
     # Command types that never read a snapshot, e.g. `say,playFiles` (comma-separated).

@@ -6,7 +6,8 @@ Guarantees it keeps (docs/contract.md, "Guarantees"):
   partition are acknowledged (`OffsetTracker`); commits are batched every `commit_interval_s`,
   and made on revocation and at shutdown;
 - bounded memory, fairly shared: each partition may hold its share of `max_buffered` records
-  waiting; past it, that partition's fetching pauses (the others go on), resuming at half.
+  and of `max_buffered_bytes` waiting; past either, that partition's fetching pauses (the
+  others go on), resuming once both are at half.
   One global pause would let a few partitions' backlog of a few calls fill the buffer while
   the calls of the other partitions were never fetched;
 - rebalance: a revoked partition's waiting records are dropped (uncommitted, so the next owner
@@ -90,6 +91,7 @@ class Engine:
         meter: AnswerMeter,
         max_in_flight: int,
         max_buffered: int,
+        max_buffered_bytes: int = 64 * 1024 * 1024,
         commit_interval_s: float,
         revoke_timeout_s: float,
     ) -> None:
@@ -100,6 +102,7 @@ class Engine:
         self._lanes = Lanes(max_in_flight, self._process)
         self._offsets = OffsetTracker()
         self._max_buffered = max_buffered
+        self._max_buffered_bytes = max_buffered_bytes
         self._commit_interval_s = commit_interval_s
         self._revoke_timeout_s = revoke_timeout_s
         self._consumer: ConsumerControl | None = None
@@ -224,15 +227,27 @@ class Engine:
         consumer = self._consumer
         if consumer is None or self._stopping:
             return
-        share = max(self._max_buffered // max(len(self._assigned), 1), 1)
+        owners = max(len(self._assigned), 1)
+        share = max(self._max_buffered // owners, 1)
+        byte_share = max(self._max_buffered_bytes // owners, 1)
         buffered = self._lanes.buffered_by_partition.get(tp, 0)
+        buffered_bytes = self._lanes.buffered_bytes_by_partition.get(tp, 0)
         # A failing client call leaves the state as it was: the next record re-evaluates it.
         try:
-            if tp not in self._paused and buffered >= share:
+            if tp not in self._paused and (buffered >= share or buffered_bytes >= byte_share):
                 consumer.pause({tp})
                 self._paused.add(tp)
-                log.info("fetching_paused", partition=tp.partition, buffered=buffered, share=share)
-            elif tp in self._paused and buffered <= share // 2:
+                log.info(
+                    "fetching_paused",
+                    partition=tp.partition,
+                    buffered=buffered,
+                    buffered_bytes=buffered_bytes,
+                    share=share,
+                    byte_share=byte_share,
+                )
+            elif (
+                tp in self._paused and buffered <= share // 2 and buffered_bytes <= byte_share // 2
+            ):
                 consumer.resume({tp})
                 self._paused.discard(tp)
                 log.info("fetching_resumed", partition=tp.partition, buffered=buffered)

@@ -309,3 +309,22 @@ async def test_a_crashing_flow_still_answers_and_its_lines_carry_the_context() -
     await engine.commit()
     assert consumer.last_committed(TP0) == 5
     await engine.stop(grace_s=1)
+
+
+async def test_backpressure_counts_bytes_as_well_as_records() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler, max_buffered=1000)
+    engine._max_buffered_bytes = 2 * 100_000  # two partitions: 100,000 bytes each
+    big = [Record(TP0.topic, 0, i, b"k", b"x" * 30_000) for i in range(5)]
+    engine.submit(big)
+    await settle()
+    assert consumer.paused == {TP0}, "4 waiting records of 30 KB: over the byte share"
+    assert engine.state().buffered == 4, "far under the record bound"
+    handler.release(0, 1)
+    await settle()
+    assert consumer.paused == {TP0}, "60 KB still wait: above half the byte share"
+    handler.release(2)
+    await settle()
+    assert consumer.paused == set(), "30 KB wait: resumed at half"
+    handler.release(3, 4)
+    await engine.stop(grace_s=1)
