@@ -32,6 +32,7 @@ from service.delivery.records import Record
 from service.domain.calls import CallRoute, no_route, route_command
 from service.domain.commands import Command
 from service.domain.decode import Rejection, decode_command
+from service.domain.paths import is_call_id
 from service.domain.plan import CallRequest, plan
 from service.domain.results import (
     ErrorCode,
@@ -291,6 +292,7 @@ class CommandHandler:
             run.record,
             result,
             result_bytes or result.to_bytes(),
+            rejected=dead_letter is not None,
             snapshot=snapshot.to_bytes() if snapshot is not None else None,
             dead_letter=DeadLetter(dead_letter.code.value, dead_letter.message)
             if dead_letter is not None
@@ -360,10 +362,11 @@ def _answer(
     dead_letter: DeadLetter | None = None,
     headers: Mapping[str, str] | None = None,
     published: Callable[[], None] | None = None,
+    rejected: bool = False,
 ) -> Answer:
     return Answer(
         result=result_bytes,
-        key=result.call_id.encode() if result.call_id else record.key,
+        key=_key(record, result, rejected=rejected),
         outcome=result.outcome.value,
         kind=result.type,
         duplicate=result.duplicate,
@@ -382,6 +385,16 @@ def _answer(
         },
         published=published,
     )
+
+
+def _key(record: Record, result: Result, *, rejected: bool) -> bytes | None:
+    """Results are keyed by callId. A rejected record's callId may be malformed or not its
+    key: its result goes by the record's own key, to the partition its sender reads."""
+    if rejected and record.key is not None:
+        return record.key
+    if result.call_id and (not rejected or is_call_id(result.call_id)):
+        return result.call_id.encode()
+    return record.key
 
 
 def _failed(code: ErrorCode, message: str, *, retryable: bool = False) -> Execution:
