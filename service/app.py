@@ -241,9 +241,10 @@ class Service:
         if self.engine is not None:
             await self.engine.revoke(tps)
 
-    def assign(self, tps: set[TopicPartition]) -> None:
+    async def assign(self, tps: set[TopicPartition]) -> None:
         if self.engine is not None:
             self.engine.assign(tps)
+            await self.engine.restore_done(tps)
 
     # --- lifespan --------------------------------------------------------------------
 

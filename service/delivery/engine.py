@@ -46,7 +46,12 @@ command_log = structlog.get_logger(logger_name="service.command")
 class ConsumerControl(Protocol):
     """What the engine needs of the Kafka consumer."""
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+    async def commit(
+        self, offsets: dict[TopicPartition, int], metadata: dict[TopicPartition, str]
+    ) -> None: ...
+
+    async def completed(self, tps: set[TopicPartition]) -> dict[TopicPartition, frozenset[int]]:
+        """Offsets the last commits of `tps` say are done above their committed offsets."""
 
     def pause(self, tps: set[TopicPartition]) -> None: ...
 
@@ -114,6 +119,10 @@ class Engine:
         self._rebalances = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._commit_lock = asyncio.Lock()
+        # Offsets a previous owner finished above its last commit (its commit metadata): read,
+        # they are done at once instead of run again (`restore_done`).
+        self._done_before: dict[TopicPartition, set[int]] = {}
+        self.skipped = 0
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -173,6 +182,9 @@ class Engine:
             if tp not in self._assigned:
                 continue  # fetched before its partition was revoked
             self._offsets.read(tp, record.offset)
+            if self._done_before and self._was_done(tp, record.offset):
+                self._offsets.done(tp, record.offset)
+                continue
             self._lanes.put(record)
             touched.add(tp)
         for tp in touched:
@@ -223,6 +235,16 @@ class Engine:
             offset=record.offset,
         )
 
+    def _was_done(self, tp: TopicPartition, offset: int) -> bool:
+        done = self._done_before.get(tp)
+        if done is None or offset not in done:
+            return False
+        done.discard(offset)
+        if not done:
+            del self._done_before[tp]
+        self.skipped += 1
+        return True
+
     def _flow_control(self, tp: TopicPartition) -> None:
         consumer = self._consumer
         if consumer is None or self._stopping:
@@ -272,13 +294,14 @@ class Engine:
             offsets = self._offsets.to_commit(only)
             if not offsets:
                 return
+            metadata, versions = self._offsets.metadata(offsets)
             try:
-                await self._consumer.commit(offsets)
+                await self._consumer.commit(offsets, metadata)
             except Exception as error:  # a rebalance under way: the revoke path commits
                 self._commit_failures += 1
                 log.warning("commit_failed", error=type(error).__name__, partitions=len(offsets))
                 return
-            self._offsets.committed(offsets)
+            self._offsets.committed(offsets, versions)
 
     # --- rebalance -----------------------------------------------------------------------
 
@@ -288,10 +311,28 @@ class Engine:
         self._assigned |= tps
         log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
 
+    async def restore_done(self, tps: set[TopicPartition]) -> None:
+        """Learn what the partitions' previous owner finished above its last commit, so those
+        records are not run again. Advice only: on any failure, they are run again."""
+        if self._consumer is None or not tps:
+            return
+        try:
+            done = await self._consumer.completed(tps)
+        except Exception as error:
+            log.warning("completed_offsets_unread", error=type(error).__name__)
+            return
+        for tp, offsets in done.items():
+            if offsets and tp in self._assigned:
+                self._done_before[tp] = set(offsets)
+        if done:
+            log.info("completed_offsets_restored", offsets=sum(map(len, done.values())))
+
     async def revoke(self, tps: set[TopicPartition]) -> None:
         """Finish or abandon the partitions' work and commit it, before they are handed over."""
         if not tps:
             return
+        for tp in tps:
+            self._done_before.pop(tp, None)
         self._assigned -= tps
         self._paused -= tps
         dropped = self._lanes.drop_queued(tps)
