@@ -18,7 +18,7 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
+	services bench clean image image-smoke images test-containers helm-check soak alerts-check compose-config sbom audit \
 	toxiproxy
 
 help: ## list the targets
@@ -92,6 +92,9 @@ test: install check services toxiproxy ## every check, then every test (unit and
 
 bench: install services ## benchmarks (see bench/README.md)
 	"$(UV)" run --frozen python -m bench
+
+soak: install services toxiproxy ## 30 min at half the measured maximum with Sinch faults; RSS, lanes (not in CI)
+	"$(UV)" run --frozen python -m bench.soak
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
 	deploy/docker/build.sh

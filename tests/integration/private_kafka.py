@@ -23,10 +23,11 @@ def _jars() -> Path | None:
 
 
 class PrivateKafka:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, advertised_port: int | None = None) -> None:
+        """`advertised_port`: the port clients are told to use (a proxy in front of it)."""
         self.state_dir = state_dir
         self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.bootstrap = f"127.0.0.1:{advertised_port or self.port}"
         jars = _jars()
         self._env = {
             **os.environ,
@@ -35,6 +36,10 @@ class PrivateKafka:
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
         }
+        if advertised_port is not None:
+            self._env["KAFKA_EXTRA_CONFIG"] = (
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port}"
+            )
         state_dir.mkdir(parents=True, exist_ok=True)
 
     def _run(self, action: str, timeout_s: float) -> None:
