@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from testkit.kafka import count_records
 from testkit.processes import SimulatorProcess, free_port
 from testkit.service import ServiceProcess
 from testkit.toxiproxy import toxiproxy
@@ -62,9 +63,10 @@ async def test_kafka_behind_latency_resets_and_a_black_hole(
                 tmp_path,
                 calls=20,
                 per_call=10,
-                CALLCTL_MAX_IN_FLIGHT="8",
+                CALLCTL_MAX_IN_FLIGHT="4",
             )
-            await simulator.set_faults(latencyMs=60)  # the load outlasts the faults
+            # 200 commands, 4 at a time, 250 ms each: the load outlasts the faults
+            await simulator.set_faults(latencyMs=250)
             service = ServiceProcess("service", load.env, tmp_path)
             service.start()
             try:
@@ -76,11 +78,14 @@ async def test_kafka_behind_latency_resets_and_a_black_hole(
                     lambda: kafka.add("reset_peer", timeout=300),
                     lambda: kafka.add("timeout", timeout=0),  # a black hole under the session
                 ]
+                before = await count_records(broker.bootstrap, load.topics.results)
                 for phase in phases:
                     toxic = phase()
                     await asyncio.sleep(PHASE_S)
                     kafka.remove(toxic)
+                during = await count_records(broker.bootstrap, load.topics.results) - before
                 assert service.alive(), service.logs()[-3000:]
+                assert before + during < len(load.planned), "the faults met work in progress"
                 results = await wait_for_results(
                     broker.bootstrap, load.topics.results, load.command_ids, 180, [service]
                 )
@@ -91,7 +96,10 @@ async def test_kafka_behind_latency_resets_and_a_black_hole(
             assert verdict.problems == []
             finals = [rs[-1] for rs in results.values()]
             repeats = sum(len(rs) - 1 for rs in results.values())
-            print(f"kafka faults: {len(finals)} commands, {summary(finals)}, {repeats} repeats")
+            print(
+                f"kafka faults: {len(finals)} commands ({before} answered before the faults, "
+                f"{during} during), {summary(finals)}, {repeats} repeats"
+            )
         finally:
             await simulator.set_faults()
             broker.stop()

@@ -36,11 +36,11 @@ class PrivateKafka:
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
         }
-        if advertised_port is not None:
-            self._env["KAFKA_EXTRA_CONFIG"] = (
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port}"
-            )
         state_dir.mkdir(parents=True, exist_ok=True)
+        if advertised_port is not None:  # kafka.sh appends this file to its configuration
+            extra = state_dir / "advertised.properties"
+            extra.write_text(f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port}\n")
+            self._env["KAFKA_EXTRA_CONFIG"] = str(extra)
 
     def _run(self, action: str, timeout_s: float) -> None:
         done = subprocess.run(
