@@ -142,6 +142,7 @@ async def faults(proxy: Proxy, every_s: float, fault_s: float) -> None:
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
     bootstrap = os.environ.get("CALLCTL_TEST_KAFKA", "127.0.0.1:9092")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="callctl-soak-"))
+    load_at_start = os.getloadavg()[0]
     simulator = SimulatorProcess(workdir, "--auto-create-calls")
     simulator.start()
     samples: list[Sample] = []
@@ -226,7 +227,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "minutes": args.minutes,
         "rate": args.rate,
         "simulator_latency_ms": args.latency_ms,
-        "load_1min_at_start": os.getloadavg()[0],
+        "load_1min_at_start": load_at_start,
         "produced": produced,
         "results": answered,
         "final_gauges": final,
