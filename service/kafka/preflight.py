@@ -21,7 +21,7 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
-from aiokafka.protocol.admin import ApiVersionRequest
+from aiokafka.protocol.admin import ApiVersionRequest, DescribeConfigsRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
 from service.kafka.options import client_options
@@ -49,31 +49,58 @@ async def check_broker(settings: KafkaSettings) -> None:
 
 UNKNOWN_TOPIC = 3
 TOPIC_AUTHORIZATION_FAILED = 29
+BROKER_RESOURCE = 4
+AUTO_CREATE = "auto.create.topics.enable"
+MISSING = "topic does not exist (and is not created automatically)"
 
 
 async def output_topic_problems(settings: KafkaSettings, names: list[str]) -> dict[str, str]:
-    """What stops this service writing its output topics, by topic: missing, or not visible to
-    this client. Empty when all are there, or when no broker answered (the clients report an
-    outage). Metadata cannot show a WRITE permission: a denied write is reported when it
-    happens (`service.delivery.publishing`)."""
+    """What stops this service writing its output topics, by topic: missing (on a broker that
+    does not create topics on first use), or not visible to this client. Empty when all are
+    there, or when no broker answered (the clients report an outage). Metadata cannot show a
+    WRITE permission: a denied write is reported when it happens
+    (`service.delivery.publishing`)."""
     options = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
     for host, port, _ in collect_hosts(settings.bootstrap_servers, randomize=False):
         try:
-            response = await _ask_metadata(host, port, names, options)
+            conn = await create_conn(host, port, request_timeout_ms=TIMEOUT_MS, **options)
         except Exception as error:  # an outage or a refusal: `check_broker` judged it already
             log.info("topic_check_skipped", host=host, error=type(error).__name__)
             continue
-        return topic_problems(response.topics)
+        try:
+            return await _problems(conn, names)
+        except Exception as error:
+            log.info("topic_check_skipped", host=host, error=type(error).__name__)
+        finally:
+            conn.close()
     return {}
 
 
-async def _ask_metadata(host: str, port: int, names: list[str], options: dict[str, Any]) -> Any:
-    conn = await create_conn(host, port, request_timeout_ms=TIMEOUT_MS, **options)
+async def _problems(conn: Any, names: list[str]) -> dict[str, str]:
+    # Never auto-create: a check that creates what it checks would hide the problem.
+    metadata = await conn.send(MetadataRequest(names, allow_auto_topic_creation=False))
+    problems = topic_problems(metadata.topics)
+    missing = [name for name, why in problems.items() if why == MISSING]
+    if missing and metadata.brokers and await _creates_on_first_use(conn, metadata.brokers[0][0]):
+        for name in missing:  # the first publish creates it, with the broker's defaults
+            del problems[name]
+        log.warning("output_topics_created_on_first_use", topics=missing)
+    return problems
+
+
+async def _creates_on_first_use(conn: Any, broker_id: int) -> bool:
+    """The broker's `auto.create.topics.enable`; False when it cannot be read."""
     try:
-        # Never auto-create: a check that creates what it checks would hide the problem.
-        return await conn.send(MetadataRequest(names, allow_auto_topic_creation=False))
-    finally:
-        conn.close()
+        answer = await conn.send(
+            DescribeConfigsRequest([(BROKER_RESOURCE, str(broker_id), [AUTO_CREATE])])
+        )
+        for error_code, _, _, _, entries in answer.resources:
+            for name, value, *_ in entries if not error_code else ():
+                if name == AUTO_CREATE:
+                    return bool(value == "true")
+    except Exception as error:  # e.g. DESCRIBE_CONFIGS not granted: assume it does not
+        log.info("auto_create_unknown", error=type(error).__name__)
+    return False
 
 
 def topic_problems(described: list[tuple[Any, ...]]) -> dict[str, str]:
@@ -81,7 +108,7 @@ def topic_problems(described: list[tuple[Any, ...]]) -> dict[str, str]:
     problems = {}
     for error_code, name, *_ in described:
         if error_code == UNKNOWN_TOPIC:
-            problems[name] = "topic does not exist (and is not created automatically)"
+            problems[name] = MISSING
         elif error_code == TOPIC_AUTHORIZATION_FAILED:
             problems[name] = "not authorized: this client needs DESCRIBE and WRITE on the topic"
         elif error_code:

@@ -1,14 +1,16 @@
 """Final publishing refusals through the real broker: a dead letter over the topic's
 `max.message.bytes` is cut down and still published; a missing output topic is named in
-readiness at start (auto-creation is on for the shared broker, so nothing here asks for the
-missing topic by name except the service's check, which never creates)."""
+a warning at start, or in readiness when the broker does not create topics on first use."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
+from structlog.testing import capture_logs
+
 from service.delivery.publishing import ORIGINAL_BYTES, TRUNCATED
+from service.kafka.preflight import MISSING, output_topic_problems
 from service.kafka.topics import ensure_topics
 from service.settings import Settings
 from testkit.kafka import KafkaClient, command, create_topics
@@ -49,9 +51,13 @@ async def test_an_oversized_dead_letter_is_truncated_and_still_published(
     assert len(outcomes) == 2
 
 
-async def test_a_missing_output_topic_keeps_readiness_false_and_names_it(
+async def test_a_missing_output_topic_is_named_at_start(
     kafka: str, settings: Settings, simulator: SimulatorProcess
 ) -> None:
+    """The shared broker creates topics on first use: a missing output topic is then named in
+    a warning, and readiness does not wait for it. On a broker that does not (production), the
+    same check makes readiness false with the topic's name (tests/unit/kafka/test_preflight.py
+    for the verdicts)."""
     await ensure_topics(settings.kafka, settings.topics)
     missing = f"it.never-created.{uuid.uuid4().hex[:10]}"
     broken = settings.model_copy(
@@ -60,13 +66,15 @@ async def test_a_missing_output_topic_keeps_readiness_false_and_names_it(
             "kafka": settings.kafka.model_copy(update={"create_topics": False}),
         }
     )
-    async with running_service(broken) as service:
-        for _ in range(100):  # joining the group takes a moment; the topic check is done
-            if "not in consumer group" not in service.not_ready_reasons():
-                break
-            await asyncio.sleep(0.1)
-        reasons = service.not_ready_reasons()
-        assert not service.ready()
-        assert reasons == [
-            f"topic {missing}: topic does not exist (and is not created automatically)"
-        ], reasons
+    assert await output_topic_problems(broken.kafka, [missing, settings.topics.results]) == {}
+    with capture_logs() as logs:
+        async with running_service(broken) as service:
+            for _ in range(100):  # joining the group takes a moment
+                if service.ready():
+                    break
+                await asyncio.sleep(0.1)
+            assert service.ready(), service.not_ready_reasons()
+    warned = [e for e in logs if e["event"] == "output_topics_created_on_first_use"]
+    assert warned and warned[0]["topics"] == [missing]
+    service.topic_problems = {missing: MISSING}  # what a broker without auto-creation gives
+    assert f"topic {missing}: {MISSING}" in service.not_ready_reasons()
