@@ -18,7 +18,7 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench bench-quick bench-callbacks clean image image-smoke images test-containers helm-check alerts-check compose-config sbom audit \
+	services bench bench-quick bench-callbacks clean image image-smoke images test-containers helm-check soak alerts-check compose-config sbom audit \
 	toxiproxy examples asyncapi-check
 
 help: ## list the targets
@@ -104,6 +104,9 @@ bench-quick: install services ## the same targets, short runs, no sweep: prints 
 
 bench-callbacks: install services ## callbacks at 200/s, SQLite then Redis (~2 min; needs go)
 	"$(UV)" run --frozen python -m bench.callbacks
+
+soak: install services toxiproxy ## 30 min at half the measured maximum with Sinch faults; RSS, lanes (not in CI)
+	"$(UV)" run --frozen python -m bench.soak
 
 image: ## build the image call-control:dev (local Debian base; starts dockerd if none answers)
 	deploy/docker/build.sh

@@ -10,6 +10,7 @@ raises is logged and the others still close.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from faststream.specification import AsyncAPI
 from service.callbacks.wiring import EVENTS_DESCRIPTION, Callbacks, open_callbacks
 from service.delivery.answers import OutputTopics
 from service.delivery.engine import Engine
-from service.delivery.publishing import Publisher
+from service.delivery.publishing import Publisher, Refusal
 from service.delivery.records import TopicPartition
 from service.domain.calls import no_route
 from service.domain.events import CallEvent
@@ -42,11 +43,12 @@ from service.kafka.adapter import (
     build_broker,
     guard_fetches,
     no_decoder,
+    publish_refusal,
     raw_batch_parser,
     subscriber_consumer,
     to_record,
 )
-from service.kafka.preflight import check_broker
+from service.kafka.preflight import check_broker, output_topic_problems
 from service.kafka.topics import ensure_topics
 from service.ops.health import HealthServer
 from service.ops.metrics import Metrics
@@ -60,6 +62,7 @@ log = structlog.get_logger(logger_name="service.app")
 # FastStream logs through the stdlib; without a logger of ours it installs its own coloured
 # handler, which would break the one-JSON-object-per-line output.
 FASTSTREAM_LOGGER = logging.getLogger("service.faststream")
+TOPIC_RECHECK_S = 30.0  # while an output topic is missing or forbidden
 
 
 def build_auth(settings: Settings) -> Authenticator:
@@ -134,6 +137,8 @@ class Service:
         self.resources = Resources()
         self.callbacks: Callbacks | None = None
         self.store_health: StoreHealth | None = None
+        # Output topics this service cannot write, by name: why (readiness says it).
+        self.topic_problems: dict[str, str] = {}
         topics = settings.topics
         self.subscriber = self.broker.subscriber(
             topics.commands,
@@ -204,7 +209,38 @@ class Service:
             reasons.append("callback endpoint not listening")
         if self.store_health is not None and not self.store_health.healthy:
             reasons.append("idempotency store not answering")
+        reasons += [f"topic {t}: {why}" for t, why in sorted(self.topic_problems.items())]
         return reasons
+
+    def _topic_refused(self, topic: str, refusal: Refusal | None) -> None:
+        if refusal is None:
+            self.topic_problems.pop(topic, None)
+        else:
+            self.topic_problems[topic] = refusal.value
+
+    def _publisher(self) -> Publisher:
+        return Publisher(
+            BrokerProducer(self.broker),
+            classify=publish_refusal,
+            on_failure=self.metrics.publish_failures.inc,
+            on_refused=self._topic_refused,
+        )
+
+    def _output_topics(self) -> list[str]:
+        topics = self.settings.topics
+        names = [topics.results, topics.snapshots, topics.dead_letter, topics.conferences]
+        return [*names, topics.events] if self.settings.callbacks.enabled else names
+
+    async def _check_topics(self) -> None:
+        """Name the output topics this service cannot use; look again until none is left."""
+        s = self.settings
+        while True:
+            self.topic_problems = await output_topic_problems(s.kafka, self._output_topics())
+            for topic, why in sorted(self.topic_problems.items()):
+                log.error("output_topic_unusable", topic=topic, reason=why)
+            if not self.topic_problems:
+                return
+            await asyncio.sleep(TOPIC_RECHECK_S)
 
     # --- partition ownership (called by the rebalance listener) ----------------------
 
@@ -212,9 +248,10 @@ class Service:
         if self.engine is not None:
             await self.engine.revoke(tps)
 
-    def assign(self, tps: set[TopicPartition]) -> None:
+    async def assign(self, tps: set[TopicPartition]) -> None:
         if self.engine is not None:
             self.engine.assign(tps)
+            await self.engine.restore_done(tps)
 
     # --- lifespan --------------------------------------------------------------------
 
@@ -234,6 +271,14 @@ class Service:
         await check_broker(s.kafka)  # a refused password or certificate: one clear line
         if s.kafka.create_topics:
             await ensure_topics(s.kafka, s.topics)
+        self.topic_problems = await output_topic_problems(s.kafka, self._output_topics())
+        if self.topic_problems:  # not fatal: readiness says why until an operator fixes it
+            checking = asyncio.create_task(self._check_topics(), name="topic check")
+
+            def stop_checking() -> None:
+                checking.cancel()
+
+            resources.on_close("topic check", stop_checking)
         http = build_http_client(
             connect_timeout=s.sinch.connect_timeout_s,
             read_timeout=s.sinch.read_timeout_s,
@@ -249,6 +294,9 @@ class Service:
             base_url=s.sinch.base_url,
             regional_url_template=s.sinch.regional_template(),
             on_signed=lambda seconds: self.metrics.stage("sign", seconds),
+            attempt_timeout_s=s.sinch.attempt_timeout_s,
+            # aiohttp has no write timeout: writing and waiting for the answer share a bound.
+            head_timeout_s=s.sinch.write_timeout_s + s.sinch.read_timeout_s,
         )
         store = await open_store(s)
         resources.on_close("idempotency store", store.close)
@@ -272,9 +320,7 @@ class Service:
             self.callbacks = await open_callbacks(
                 s,
                 store=store,
-                publisher=Publisher(
-                    BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc
-                ),
+                publisher=self._publisher(),
                 registry=self.metrics.registry,
             )
             resources.on_close("callbacks", self.callbacks.close)
@@ -294,13 +340,14 @@ class Service:
         )
         self.engine = Engine(
             handler,
-            Publisher(BrokerProducer(self.broker), on_failure=self.metrics.publish_failures.inc),
+            self._publisher(),
             topics=OutputTopics(
                 s.topics.results, s.topics.snapshots, s.topics.dead_letter, s.topics.conferences
             ),
             meter=self.metrics,
             max_in_flight=s.max_in_flight,
             max_buffered=s.max_buffered,
+            max_buffered_bytes=s.max_buffered_bytes,
             commit_interval_s=s.kafka.commit_interval_ms / 1000,
             revoke_timeout_s=min(s.shutdown_grace_s, s.kafka.session_timeout_ms / 2000),
             stage=self.metrics.stage,

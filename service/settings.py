@@ -118,6 +118,9 @@ class SinchSettings(_Section):
     read_timeout_s: float = Field(default=10.0, gt=0)
     write_timeout_s: float = Field(default=10.0, gt=0)
     pool_timeout_s: float = Field(default=5.0, gt=0)
+    attempt_timeout_s: float = Field(
+        default=30.0, gt=0, description="total per attempt: request, answer and its body"
+    )
     max_connections: int = Field(default=0, ge=0, description="0: follow max_in_flight")
     proxy_url: str | None = Field(default=None, description="egress HTTP(S) proxy to Sinch")
 
@@ -260,6 +263,9 @@ class Settings(EnvSettings):
     # The in-flight sweep's best (bench/inflight.py); its figures are in bench/results/.
     max_in_flight: int = Field(default=256, ge=1, le=10_000)
     max_buffered: int = Field(default=10_000, ge=1, description="records read but not started")
+    max_buffered_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="bytes of records read but not started"
+    )
     # uvloop: measured faster (bench/results/, docs/decisions/0006); asyncio as a way back.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     max_command_bytes: int = Field(default=65_536, ge=256)

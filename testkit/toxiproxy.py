@@ -122,6 +122,10 @@ class Toxiproxy:
         response.raise_for_status()
         return Proxy(self.api, name, port)
 
+    def proxy_named(self, name: str, port: int) -> Proxy:
+        """A proxy made on a port chosen beforehand (a broker must advertise it at start)."""
+        return Proxy(self.api, name, port)
+
 
 @contextmanager
 def toxiproxy(log_path: Path) -> Iterator[Toxiproxy]:

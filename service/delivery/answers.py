@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from service.delivery.publishing import Outgoing
+from service.delivery.publishing import Outgoing, Role
 from service.delivery.records import Record
 
 
@@ -65,12 +65,16 @@ def messages(record: Record, answer: Answer, topics: OutputTopics) -> list[Outgo
     out = [Outgoing(topics.results, answer.key, answer.result, headers)]
     if answer.snapshot is not None:
         key = answer.snapshot_key or answer.key
-        out.append(Outgoing(topics.snapshots, key, answer.snapshot, headers))
+        out.append(Outgoing(topics.snapshots, key, answer.snapshot, headers, Role.SNAPSHOT))
     if answer.conference is not None:
-        out.append(Outgoing(topics.conferences, answer.key, answer.conference, headers))
+        out.append(
+            Outgoing(topics.conferences, answer.key, answer.conference, headers, Role.SNAPSHOT)
+        )
     if answer.dead_letter is not None:
         letter_headers = {**headers, **dead_letter_headers(record, answer.dead_letter)}
-        out.append(Outgoing(topics.dead_letter, record.key, record.value, letter_headers))
+        out.append(
+            Outgoing(topics.dead_letter, record.key, record.value, letter_headers, Role.DEAD_LETTER)
+        )
     return out
 
 

@@ -6,7 +6,8 @@ Guarantees it keeps (docs/contract.md, "Guarantees"):
   partition are acknowledged (`OffsetTracker`); commits are batched every `commit_interval_s`,
   and made on revocation and at shutdown;
 - bounded memory, fairly shared: each partition may hold its share of `max_buffered` records
-  waiting; past it, that partition's fetching pauses (the others go on), resuming at half.
+  and of `max_buffered_bytes` waiting; past either, that partition's fetching pauses (the
+  others go on), resuming once both are at half.
   One global pause would let a few partitions' backlog of a few calls fill the buffer while
   the calls of the other partitions were never fetched;
 - rebalance: a revoked partition's waiting records are dropped (uncommitted, so the next owner
@@ -41,6 +42,7 @@ from service.delivery.records import Record, TopicPartition
 from service.delivery.stages import StageMeter, no_stage
 
 log = structlog.get_logger(logger_name="service.engine")
+
 command_log = structlog.get_logger(logger_name="service.command")
 LOOP_PROBE_S = 0.1
 
@@ -48,7 +50,12 @@ LOOP_PROBE_S = 0.1
 class ConsumerControl(Protocol):
     """What the engine needs of the Kafka consumer."""
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+    async def commit(
+        self, offsets: dict[TopicPartition, int], metadata: dict[TopicPartition, str]
+    ) -> None: ...
+
+    async def completed(self, tps: set[TopicPartition]) -> dict[TopicPartition, frozenset[int]]:
+        """Offsets the last commits of `tps` say are done above their committed offsets."""
 
     def pause(self, tps: set[TopicPartition]) -> None: ...
 
@@ -65,7 +72,8 @@ class Flow(Protocol):
         """The record's answer. Raising means a bug: the engine answers with `crashed`."""
 
     def crashed(self, record: Record, error: Exception) -> Answer:
-        """The answer for a record whose flow raised, so the partition does not stall."""
+        """The answer for a record whose flow raised, so the partition does not stall. Must
+        not raise: a record without an answer holds its partition's watermark."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,7 @@ class Engine:
         meter: AnswerMeter,
         max_in_flight: int,
         max_buffered: int,
+        max_buffered_bytes: int = 64 * 1024 * 1024,
         commit_interval_s: float,
         revoke_timeout_s: float,
         stage: StageMeter = no_stage,
@@ -106,6 +115,7 @@ class Engine:
         )
         self._offsets = OffsetTracker()
         self._max_buffered = max_buffered
+        self._max_buffered_bytes = max_buffered_bytes
         self._commit_interval_s = commit_interval_s
         self._revoke_timeout_s = revoke_timeout_s
         self._consumer: ConsumerControl | None = None
@@ -117,6 +127,10 @@ class Engine:
         self._rebalances = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._commit_lock = asyncio.Lock()
+        # Offsets a previous owner finished above its last commit (its commit metadata): read,
+        # they are done at once instead of run again (`restore_done`).
+        self._done_before: dict[TopicPartition, set[int]] = {}
+        self.skipped = 0
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -179,6 +193,9 @@ class Engine:
             if tp not in self._assigned:
                 continue  # fetched before its partition was revoked
             self._offsets.read(tp, record.offset)
+            if self._done_before and self._was_done(tp, record.offset):
+                self._offsets.done(tp, record.offset)
+                continue
             self._lanes.put(record)
             touched.add(tp)
         for tp in touched:
@@ -190,30 +207,46 @@ class Engine:
         bind_contextvars(partition=record.partition, offset=record.offset)
         self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
-            await self._deliver(record, await self._flow(record, turn), turn)
+            answer = await self._flow(record, turn)
         except Exception as error:
             log.exception("command_crashed")
             try:
-                await self._deliver(record, self._flow.crashed(record, error), turn)
-            except Exception:
-                log.exception("crash_result_not_published")
-                return  # stays pending: the watermark holds and the record is read again
+                answer = self._flow.crashed(record, error)
+            except Exception:  # a bug in the bug path: the record stays pending, read again
+                log.exception("crash_answer_failed")
+                return
+        try:
+            timings = await self._deliver(record, answer, turn)
+        except Exception:
+            log.exception("result_not_published")
+            return  # stays pending: the watermark holds and the record is read again
+        # Published: the record is done whatever the bookkeeping below does, so a failing
+        # meter or span can never add a second result.
         self._offsets.done(record.tp, record.offset)
+        try:
+            self._acknowledged(record, answer, timings)
+        except Exception:
+            log.exception("answer_bookkeeping_failed")
 
-    async def _deliver(self, record: Record, answer: Answer, turn: Turn) -> None:
-        """Publish the answer and wait for Kafka's acknowledgement; count it, log it.
+    async def _deliver(self, record: Record, answer: Answer, turn: Turn) -> tuple[float, float]:
+        """Publish the answer and wait for Kafka's acknowledgement; returns the seconds spent
+        queueing and waiting for the acknowledgement.
 
         The in-flight place is given back once the messages are queued: the outcome is stored
         by then, and the acknowledgement is the broker's time, not a command's. The lane (the
-        call's order) and the watermark (at least once) still wait for it."""
+        call's order) and the watermark (at least once) still wait for it, and so do resends
+        (the place is no longer held, so they wait with a plain sleep)."""
         started = time.perf_counter()
         queued = await self._publisher.queue(messages(record, answer, self._topics))
         queued_at = time.perf_counter()
         turn.release()
         await self._publisher.acknowledged(queued)
-        stage = self._stage
-        stage("publish", queued_at - started)
-        stage("publish_ack", time.perf_counter() - queued_at)
+        return queued_at - started, time.perf_counter() - queued_at
+
+    def _acknowledged(self, record: Record, answer: Answer, timings: tuple[float, float]) -> None:
+        """Count and log an acknowledged answer."""
+        self._stage("publish", timings[0])
+        self._stage("publish_ack", timings[1])
         if answer.published is not None:
             answer.published()
         age_s = None
@@ -230,20 +263,46 @@ class Engine:
             offset=record.offset,
         )
 
+    def _was_done(self, tp: TopicPartition, offset: int) -> bool:
+        done = self._done_before.get(tp)
+        if done is None or offset not in done:
+            return False
+        done.discard(offset)
+        if not done:
+            del self._done_before[tp]
+        self.skipped += 1
+        return True
+
     def _flow_control(self, tp: TopicPartition) -> None:
         consumer = self._consumer
         if consumer is None or self._stopping:
             return
-        share = max(self._max_buffered // max(len(self._assigned), 1), 1)
+        owners = max(len(self._assigned), 1)
+        share = max(self._max_buffered // owners, 1)
+        byte_share = max(self._max_buffered_bytes // owners, 1)
         buffered = self._lanes.buffered_by_partition.get(tp, 0)
-        if tp not in self._paused and buffered >= share:
-            self._paused.add(tp)
-            consumer.pause({tp})
-            log.info("fetching_paused", partition=tp.partition, buffered=buffered, share=share)
-        elif tp in self._paused and buffered <= share // 2:
-            self._paused.discard(tp)
-            consumer.resume({tp})
-            log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
+        buffered_bytes = self._lanes.buffered_bytes_by_partition.get(tp, 0)
+        # A failing client call leaves the state as it was: the next record re-evaluates it.
+        try:
+            if tp not in self._paused and (buffered >= share or buffered_bytes >= byte_share):
+                consumer.pause({tp})
+                self._paused.add(tp)
+                log.info(
+                    "fetching_paused",
+                    partition=tp.partition,
+                    buffered=buffered,
+                    buffered_bytes=buffered_bytes,
+                    share=share,
+                    byte_share=byte_share,
+                )
+            elif (
+                tp in self._paused and buffered <= share // 2 and buffered_bytes <= byte_share // 2
+            ):
+                consumer.resume({tp})
+                self._paused.discard(tp)
+                log.info("fetching_resumed", partition=tp.partition, buffered=buffered)
+        except Exception:
+            log.exception("flow_control_failed", partition=tp.partition)
 
     async def _watch_loop(self) -> None:
         """How late the event loop runs a timer: the wait every step of every command pays
@@ -271,13 +330,14 @@ class Engine:
             offsets = self._offsets.to_commit(only)
             if not offsets:
                 return
+            metadata, versions = self._offsets.metadata(offsets)
             try:
-                await self._consumer.commit(offsets)
+                await self._consumer.commit(offsets, metadata)
             except Exception as error:  # a rebalance under way: the revoke path commits
                 self._commit_failures += 1
                 log.warning("commit_failed", error=type(error).__name__, partitions=len(offsets))
                 return
-            self._offsets.committed(offsets)
+            self._offsets.committed(offsets, versions)
 
     # --- rebalance -----------------------------------------------------------------------
 
@@ -287,10 +347,28 @@ class Engine:
         self._assigned |= tps
         log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
 
+    async def restore_done(self, tps: set[TopicPartition]) -> None:
+        """Learn what the partitions' previous owner finished above its last commit, so those
+        records are not run again. Advice only: on any failure, they are run again."""
+        if self._consumer is None or not tps:
+            return
+        try:
+            done = await self._consumer.completed(tps)
+        except Exception as error:
+            log.warning("completed_offsets_unread", error=type(error).__name__)
+            return
+        for tp, offsets in done.items():
+            if offsets and tp in self._assigned:
+                self._done_before[tp] = set(offsets)
+        if done:
+            log.info("completed_offsets_restored", offsets=sum(map(len, done.values())))
+
     async def revoke(self, tps: set[TopicPartition]) -> None:
         """Finish or abandon the partitions' work and commit it, before they are handed over."""
         if not tps:
             return
+        for tp in tps:
+            self._done_before.pop(tp, None)
         self._assigned -= tps
         self._paused -= tps
         dropped = self._lanes.drop_queued(tps)

@@ -101,6 +101,11 @@ class Turn:
 Process = Callable[[Record, Turn], Awaitable[None]]
 
 
+def _size(record: Record) -> int:
+    """What a waiting record costs in memory, near enough: its key and value."""
+    return len(record.value or b"") + len(record.key or b"")
+
+
 class Lanes:
     def __init__(
         self,
@@ -119,6 +124,9 @@ class Lanes:
         self._watchers = 0
         self.buffered = 0
         self.buffered_by_partition: dict[TopicPartition, int] = {}
+        # Bytes as well as records: 10,000 records of 64 KiB are 640 MiB.
+        self.buffered_bytes = 0
+        self.buffered_bytes_by_partition: dict[TopicPartition, int] = {}
 
     @property
     def in_flight(self) -> int:
@@ -138,6 +146,10 @@ class Lanes:
         queue.append(record)
         self.buffered += 1
         self.buffered_by_partition[key[0]] = self.buffered_by_partition.get(key[0], 0) + 1
+        size = _size(record)
+        self.buffered_bytes += size
+        by_partition = self.buffered_bytes_by_partition
+        by_partition[key[0]] = by_partition.get(key[0], 0) + size
         if key not in self._tasks:
             self._tasks[key] = asyncio.create_task(self._run(key), name=f"lane-{record.partition}")
 
@@ -155,23 +167,26 @@ class Lanes:
                     if not queue:
                         break
                     record = queue.popleft()
-                    self._unbuffer(key[0], 1)
+                    self._unbuffer(key[0], 1, _size(record))
                     self._running[key] = turn
                     try:
                         await self._process(record, turn)
+                    except Exception:  # `process` answers for its record; a bug here must
+                        # not end the lane and drop the records queued behind it
+                        log.exception("lane_process_failed", partition=record.partition)
                     finally:
                         del self._running[key]
                         await self._notify()
                 finally:
                     turn._end()
         finally:
-            self._unbuffer(key[0], len(queue))
+            self._unbuffer(key[0], len(queue), sum(map(_size, queue)))
             queue.clear()
             del self._queues[key]
             del self._tasks[key]
             await self._notify()
 
-    def _unbuffer(self, tp: TopicPartition, count: int) -> None:
+    def _unbuffer(self, tp: TopicPartition, count: int, size: int) -> None:
         if count:
             self.buffered -= count
             left = self.buffered_by_partition[tp] - count
@@ -179,6 +194,12 @@ class Lanes:
                 self.buffered_by_partition[tp] = left
             else:
                 del self.buffered_by_partition[tp]
+            self.buffered_bytes -= size
+            bytes_left = self.buffered_bytes_by_partition[tp] - size
+            if left:
+                self.buffered_bytes_by_partition[tp] = bytes_left
+            else:
+                del self.buffered_bytes_by_partition[tp]
 
     async def _notify(self) -> None:
         if self._watchers:  # only rebalance and shutdown wait; the hot path skips the lock
@@ -194,7 +215,7 @@ class Lanes:
         for key in self._keys_of(tps):
             queue = self._queues[key]
             dropped += len(queue)
-            self._unbuffer(key[0], len(queue))
+            self._unbuffer(key[0], len(queue), sum(map(_size, queue)))
             queue.clear()
         return dropped
 

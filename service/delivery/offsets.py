@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from collections import deque
 
+from service.delivery.completed import encode
 from service.delivery.records import TopicPartition
 
 
 class PartitionOffsets:
-    __slots__ = ("_finished", "_next", "_pending", "committed")
+    __slots__ = ("_finished", "_next", "_pending", "committed", "committed_version", "version")
 
     def __init__(self) -> None:
         self._pending: deque[int] = deque()
         self._finished: set[int] = set()
         self._next: int | None = None
         self.committed: int | None = None
+        # Completions so far, and at the last commit: what is done above the watermark goes
+        # into the commit's metadata, so a commit is due when it grew too.
+        self.version = 0
+        self.committed_version = 0
 
     def read(self, offset: int) -> None:
         if self._next is not None and offset < self._next:
@@ -29,10 +34,15 @@ class PartitionOffsets:
         self._next = offset + 1
 
     def done(self, offset: int) -> None:
+        self.version += 1
         self._finished.add(offset)
         pending = self._pending
         while pending and pending[0] in self._finished:
             self._finished.discard(pending.popleft())
+
+    @property
+    def done_above_watermark(self) -> set[int]:
+        return self._finished
 
     @property
     def in_progress(self) -> int:
@@ -66,14 +76,34 @@ class OffsetTracker:
             if only is not None and tp not in only:
                 continue
             mark = partition.watermark()
-            if mark is not None and mark != partition.committed:
+            if mark is not None and (
+                mark != partition.committed or partition.version != partition.committed_version
+            ):
                 moved[tp] = mark
         return moved
 
-    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+    def metadata(
+        self, offsets: dict[TopicPartition, int]
+    ) -> tuple[dict[TopicPartition, str], dict[TopicPartition, int]]:
+        """For `offsets` about to be committed: each partition's commit metadata (what is done
+        above its watermark, `completed.encode`) and the version it describes."""
+        metadata, versions = {}, {}
         for tp, offset in offsets.items():
-            if tp in self._partitions:
-                self._partitions[tp].committed = offset
+            partition = self._partitions[tp]
+            metadata[tp] = encode(offset, partition.done_above_watermark)
+            versions[tp] = partition.version
+        return metadata, versions
+
+    def committed(
+        self, offsets: dict[TopicPartition, int], versions: dict[TopicPartition, int] | None = None
+    ) -> None:
+        for tp, offset in offsets.items():
+            partition = self._partitions.get(tp)
+            if partition is not None:
+                partition.committed = offset
+                partition.committed_version = (
+                    versions[tp] if versions is not None else partition.version
+                )
 
     def forget(self, tps: set[TopicPartition]) -> None:
         for tp in tps:

@@ -15,6 +15,11 @@ CALLING_PREFIX = "/calling/v1/"
 _CALL_ID = re.compile(CALL_ID_PATTERN)
 
 
+def is_call_id(value: str) -> bool:
+    """A well-formed call id (what a producer's key must be)."""
+    return _CALL_ID.match(value) is not None
+
+
 def call_path(call_id: str, leg: str | None = None) -> str:
     """``/calling/v1/calls/id/{callId}`` (``/leg/{leg}`` for the call-leg endpoint).
 

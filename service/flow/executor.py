@@ -130,57 +130,51 @@ class Executor:
             assert decision.code is not None
             error = self._error_info(decision, attempts.response, command)
             return Execution(Outcome.FAILED, attempts.count, attempts.status, error)
-        done = Execution(Outcome.SUCCEEDED, attempts.count, attempts.status, None)
+        done = Execution(
+            Outcome.SUCCEEDED, attempts.count, attempts.status, None, note=decision.note
+        )
+        answer = _json(attempts.response)
         if isinstance(command, Callout):
-            return await self._placed(command, done, attempts, snapshot, wait, trace)
-        if command.about_conference() is not None:
-            return await self._conference(command, request, done, attempts, snapshot, wait, trace)
-        call = None
-        if isinstance(command, GetCallInfo):
-            call = normalize_call(_json(attempts.response))
-        elif snapshot and decision.note is None:
-            started = time.perf_counter()
-            call = await self._read_call(command, wait, trace)
+            placed = callout_call_id(answer)
+            if placed is None:
+                log.warning("callout_without_call_id", http_status=attempts.status)
+            done = replace(done, placed_call_id=placed)
+        elif isinstance(command, GetConferenceInfo):
+            done = replace(done, participants=normalize_participants(answer))
+        elif request.method == "DELETE" and (
+            command.about_conference() is not None
+            and request.path == planning.read_conference(command).path
+        ):
+            done = replace(done, participants=[])  # kicked all: nobody is left
+        elif isinstance(command, GetCallInfo):
+            done = replace(done, call=normalize_call(answer))
+        if snapshot:
+            done = await self.follow_up(command, done, wait, trace)
+        return done
+
+    async def follow_up(
+        self, command: Command, execution: Execution, wait: Wait, trace: CommandTrace | None = None
+    ) -> Execution:
+        """The read after a success that did not bring the state already: the call (a
+        callout's: the call it placed) or the conference. Best effort, it never fails the
+        command (Sinch has acted: whatever goes wrong here, its answer is the outcome); a
+        caller may abandon it and keep `execution`."""
+        if not wants_snapshot(command, execution):
+            return execution
+        started = time.perf_counter()
+        try:
+            if command.about_conference() is not None:
+                participants = await self._read_conference(command, wait, trace)
+                return replace(execution, participants=participants)
+            call = await self._read_call(command, wait, trace, execution.placed_call_id)
+            return replace(execution, call=call)
+        except Exception as error:
+            log.warning(
+                "snapshot_unavailable", call_id=command.about_call(), error=type(error).__name__
+            )
+            return execution
+        finally:
             self._stage("snapshot", time.perf_counter() - started)
-        return replace(done, call=call, note=decision.note)
-
-    async def _placed(
-        self,
-        command: Callout,
-        done: Execution,
-        attempts: _Attempts,
-        snapshot: bool,
-        wait: Wait,
-        trace: CommandTrace | None,
-    ) -> Execution:
-        """A callout's success: Sinch's answer names the new call; its snapshot follows."""
-        placed = callout_call_id(_json(attempts.response))
-        if placed is None:
-            log.warning("callout_without_call_id", http_status=attempts.status)
-            return done
-        call = await self._read_call(command, wait, trace, placed) if snapshot else None
-        return replace(done, placed_call_id=placed, call=call)
-
-    async def _conference(
-        self,
-        command: Command,
-        request: CallRequest,
-        done: Execution,
-        attempts: _Attempts,
-        snapshot: bool,
-        wait: Wait,
-        trace: CommandTrace | None,
-    ) -> Execution:
-        """A conference command's success, with the participants: from the answer for
-        getConferenceInfo, none after kicking all, else read (best effort)."""
-        participants: list[Participant] | None = None
-        if isinstance(command, GetConferenceInfo):
-            participants = normalize_participants(_json(attempts.response))
-        elif request.method == "DELETE" and request.path == planning.read_conference(command).path:
-            participants = []
-        elif snapshot:
-            participants = await self._read_conference(command, wait, trace)
-        return replace(done, participants=participants)
 
     async def _read_conference(
         self, command: Command, wait: Wait, trace: CommandTrace | None
@@ -203,7 +197,7 @@ class Executor:
         trace: CommandTrace | None,
         call_id: str | None = None,
     ) -> CallState | None:
-        """The snapshot after a successful command: best effort, it never fails the command.
+        """The call's state after a successful command.
 
         Sinch documents the read only for calls from an in-app client to PSTN or SIP; for other
         calls it may answer 404 although the call goes on, so a 404 here says nothing."""
@@ -231,9 +225,22 @@ class Executor:
         wait: Wait,
         trace: CommandTrace | None,
     ) -> Decision:
+        last: Decision | None = None
+
         async def attempt() -> Decision:
+            nonlocal last
+            # The wait before a retry may end late (a saturated service hands out places one
+            # at a time): a retry never goes out once expiresAt has passed.
+            if last is not None and expires_at is not None and self._seconds_until(expires_at) <= 0:
+                return Decision(
+                    Verdict.FAIL,
+                    last.code,
+                    f"{last.message}; expiresAt passed before the next attempt",
+                    retryable=True,
+                )
             attempts.count += 1
-            return await self._judged_attempt(request, attempts, trace)
+            last = await self._judged_attempt(request, attempts, trace)
+            return last
 
         def on_retry(attempt: int, delay: float, why: Again) -> None:
             log.debug(
@@ -350,6 +357,20 @@ class Executor:
             sinch_reference=(body.reference if body else None)
             or (header_reference(response.headers) if response is not None else None),
         )
+
+
+def wants_snapshot(command: Command, execution: Execution) -> bool:
+    """A read follows a success that did not bring the state already: not a read itself, not
+    a hangup of a call already gone, not a callout without a call, not a kick of everyone."""
+    if execution.outcome is not Outcome.SUCCEEDED:
+        return False
+    if isinstance(command, GetCallInfo | GetConferenceInfo):
+        return False
+    if isinstance(command, Callout):
+        return execution.placed_call_id is not None
+    if command.about_conference() is not None:
+        return execution.participants is None
+    return execution.note is None
 
 
 def _again(decision: Decision) -> Again | None:

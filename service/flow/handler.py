@@ -47,7 +47,7 @@ from service.domain.results import (
 )
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
-from service.flow.executor import Execution, Executor
+from service.flow.executor import Execution, Executor, wants_snapshot
 from service.flow.replies import reply, reply_key
 from service.idempotency.leases import Leases
 from service.idempotency.store import Claim, ClaimKind, fingerprint
@@ -173,10 +173,18 @@ class CommandHandler:
         )
 
     def crashed(self, record: Record, error: Exception) -> Answer:
-        """A bug, not bad input: answer with `internal_error` rather than stall the partition."""
+        """A bug, not bad input: answer with `internal_error` rather than stall the partition.
+        Total: when the command cannot be read again, the answer names none."""
+        try:
+            decoded = self._decode(record)
+            command = decoded if not isinstance(decoded, Rejection) else None
+            return self._internal_error(record, error, command)
+        except Exception:
+            log.exception("crash_answer_without_command")
+            return self._internal_error(record, error, None)
+
+    def _internal_error(self, record: Record, error: Exception, command: Command | None) -> Answer:
         now = self._clock()
-        decoded = self._decode(record)
-        command = decoded if not isinstance(decoded, Rejection) else None
         result = Result(
             command_id=command.command_id if command else None,
             call_id=command.about_call() if command else None,
@@ -258,10 +266,8 @@ class CommandHandler:
             command.snapshot if command.snapshot is not None else self._config.snapshot_default
         ) and command.type not in self._config.snapshot_off_types
         try:
-            return await turn.abandonable(
-                self._executor.run(
-                    command, request, snapshot=snapshot, wait=turn.pause, trace=trace
-                )
+            execution = await turn.abandonable(
+                self._executor.run(command, request, snapshot=False, wait=turn.pause, trace=trace)
             )
         except Abandoned:
             return _failed(
@@ -269,6 +275,16 @@ class CommandHandler:
                 "abandoned while executing (shutdown or rebalance); Sinch may have acted on it",
                 retryable=request.harmless,
             )
+        if not (snapshot and wants_snapshot(command, execution)):
+            return execution
+        # Sinch has answered: abandoning the snapshot read loses the snapshot, not the outcome.
+        try:
+            return await turn.abandonable(
+                self._executor.follow_up(command, execution, turn.pause, trace)
+            )
+        except Abandoned:
+            log.warning("snapshot_abandoned")
+            return execution
 
     def _snapshot(self, command: Command, execution: Execution) -> Snapshot | None:
         call = known_state(execution.call)  # an all-null read must not replace a good snapshot
@@ -318,7 +334,7 @@ class CommandHandler:
             run.record,
             result,
             result_bytes or result.to_bytes(),
-            key=reply_key(run.record, result, command),
+            key=reply_key(run.record, result, command, rejected=dead_letter is not None),
             snapshot=snapshot.to_bytes() if snapshot is not None else None,
             snapshot_key=snapshot.call_id.encode() if snapshot is not None else None,
             conference=conference.to_bytes() if conference is not None else None,

@@ -8,19 +8,26 @@ from collections.abc import Callable, Mapping
 from service.delivery.answers import Answer, DeadLetter
 from service.delivery.records import Record
 from service.domain.commands import Callout, Command
+from service.domain.paths import is_call_id
 from service.domain.results import Result
 
 
-def reply_key(record: Record, result: Result, command: Command | None) -> bytes | None:
+def reply_key(
+    record: Record, result: Result, command: Command | None, *, rejected: bool = False
+) -> bytes | None:
     """The key of a result: the key its command was ordered by (its callId or conferenceId; a
     callout's record key, whatever it is, none included), so the sender finds it on that
-    partition. A record that is no command: the callId it named, else its key as it came."""
-    if isinstance(command, Callout):
+    partition. A rejected record goes by its own key: its callId may be malformed or not its
+    key, and its sender reads the partition it produced to; a rejected record without a key
+    goes by the callId it named when that is well-formed."""
+    if isinstance(command, Callout) or (rejected and record.key is not None):
         return record.key
     expected = command.record_key() if command is not None else None
     if expected is not None:
         return expected.encode()
-    return result.call_id.encode() if result.call_id else record.key
+    if result.call_id and (not rejected or is_call_id(result.call_id)):
+        return result.call_id.encode()
+    return record.key
 
 
 def reply(

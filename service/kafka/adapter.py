@@ -21,14 +21,23 @@ from typing import Any, Protocol
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
-from aiokafka.errors import CorruptRecordException, KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from service.delivery.publishing import Outgoing
+from service.delivery import completed
+from service.delivery.publishing import Outgoing, Refusal
 from service.delivery.records import Record, TopicPartition
 from service.domain.decode import Unreadable
 from service.kafka.options import client_options
@@ -124,6 +133,23 @@ class BrokerProducer:
         return future
 
 
+_REFUSALS: tuple[tuple[type[Exception], Refusal], ...] = (
+    (MessageSizeTooLargeError, Refusal.TOO_LARGE),  # the producer's own check, or the broker's
+    (RecordTooLargeError, Refusal.TOO_LARGE),
+    (RecordListTooLargeError, Refusal.TOO_LARGE),
+    (UnknownTopicOrPartitionError, Refusal.UNKNOWN_TOPIC),
+    (TopicAuthorizationFailedError, Refusal.NOT_AUTHORIZED),
+)
+
+
+def publish_refusal(error: Exception) -> Refusal | None:
+    """A send error Kafka would repeat for the same message; None when it may pass later."""
+    for kind, refusal in _REFUSALS:
+        if isinstance(error, kind):
+            return refusal
+    return None
+
+
 def _ours(tp: TopicPartition) -> KafkaTopicPartition:
     return KafkaTopicPartition(tp.topic, tp.partition)
 
@@ -134,8 +160,23 @@ class ConsumerAdapter:
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self._consumer = consumer
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        await self._consumer.commit({_ours(tp): offset for tp, offset in offsets.items()})
+    async def commit(
+        self, offsets: dict[TopicPartition, int], metadata: dict[TopicPartition, str]
+    ) -> None:
+        await self._consumer.commit(
+            {_ours(tp): (offset, metadata.get(tp, "")) for tp, offset in offsets.items()}
+        )
+
+    async def completed(self, tps: set[TopicPartition]) -> dict[TopicPartition, frozenset[int]]:
+        # aiokafka's public `committed()` drops the metadata; its coordinator keeps it.
+        fetched = await self._consumer._coordinator.fetch_committed_offsets(
+            [_ours(tp) for tp in tps]
+        )
+        return {
+            TopicPartition(tp.topic, tp.partition): completed.decode(meta.metadata, meta.offset)
+            for tp, meta in fetched.items()
+            if meta is not None and meta.offset >= 0
+        }
 
     def pause(self, tps: set[TopicPartition]) -> None:
         owned = self._consumer.assignment()
@@ -156,7 +197,7 @@ class ConsumerAdapter:
 class PartitionOwner(Protocol):
     async def revoke(self, tps: set[TopicPartition]) -> None: ...
 
-    def assign(self, tps: set[TopicPartition]) -> None: ...
+    async def assign(self, tps: set[TopicPartition]) -> None: ...
 
 
 class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -170,7 +211,7 @@ class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._owner.revoke({TopicPartition(tp.topic, tp.partition) for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: set[KafkaTopicPartition]) -> None:
-        self._owner.assign({TopicPartition(tp.topic, tp.partition) for tp in assigned})
+        await self._owner.assign({TopicPartition(tp.topic, tp.partition) for tp in assigned})
 
 
 # --- the consume loop versus the client library ---------------------------------------------

@@ -20,6 +20,7 @@ The client borrows the ``httpx.AsyncClient``; the application's lifespan opens a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import enum
@@ -44,6 +45,8 @@ from service.sinch.errors import (
     SinchErrorBody,
     SinchInvalidRequestError,
     SinchResponseDecodeError,
+    deadline_error,
+    library_error_from,
     parse_error_body,
     transport_error_from,
 )
@@ -336,6 +339,8 @@ class SinchClient:
         regional_url_template: str | Literal[_Default.TEMPLATE] | None = _DEFAULT_TEMPLATE,
         max_response_bytes: int = 1_048_576,
         on_signed: Callable[[float], None] = lambda seconds: None,
+        attempt_timeout_s: float = 30.0,
+        head_timeout_s: float | None = None,
     ) -> None:
         """``regional_url_template`` defaults to Sinch's regional hosts when ``base_url`` is
         the global host, and to None otherwise (a simulator or proxy takes every region)."""
@@ -352,6 +357,13 @@ class SinchClient:
         self._auth = auth
         self._on_signed = on_signed  # seconds spent building and signing one request
         self._max_response_bytes = max_response_bytes
+        # A total per attempt: a peer trickling its answer byte by byte never trips the read
+        # timeout (it applies per read), and would hold the in-flight place past expiresAt.
+        self._attempt_timeout_s = attempt_timeout_s
+        # Writing the request and reading the answer's head: aiohttp has no write timeout, so
+        # this is how the write timeout is honoured (`build_http_client`'s caller sets it to
+        # write + read timeouts).
+        self._head_timeout_s = head_timeout_s or attempt_timeout_s
         # Resolved once: a bad base URL or template fails at start-up.
         self._hosts: dict[str | None, str] = {
             region: base_url_for(
@@ -390,18 +402,30 @@ class SinchClient:
         http_request = self._http_request(request, host)
         started = time.perf_counter()
         self._on_signed(started - signing)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._attempt_timeout_s
         try:
-            response = await self._http.send(http_request, stream=True, follow_redirects=False)
+            async with asyncio.timeout_at(min(deadline, loop.time() + self._head_timeout_s)):
+                response = await self._http.send(http_request, stream=True, follow_redirects=False)
         except httpx.TransportError as exc:
             # "from None": the httpcore/h11 frames behind the httpx error hold the raw header
             # bytes; tracebacks rendered with locals (structlog's default) must not show them.
             raise transport_error_from(
                 exc, method=request.method, path=request.path, host=host
             ) from None
+        except TimeoutError:
+            raise deadline_error(method=request.method, path=request.path, host=host) from None
+        except Exception as exc:  # what the transport does not map to httpx (aiohttp, OS, TLS)
+            raise library_error_from(
+                exc, method=request.method, path=request.path, host=host
+            ) from None
         try:
-            body, incomplete = await self._read_body(response)
+            async with asyncio.timeout_at(deadline):
+                body, incomplete = await self._read_body(response)
+        except TimeoutError:  # the status came: it is the answer, with what body arrived
+            body, incomplete = b"", "attempt_deadline"
         finally:
-            with contextlib.suppress(httpx.HTTPError):
+            with contextlib.suppress(Exception):
                 await response.aclose()
         return SinchResponse(
             status_code=response.status_code,
@@ -443,5 +467,7 @@ class SinchClient:
                     return bytes(body), "size_limit"
                 body += chunk
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            return bytes(body), type(exc).__name__
+        except (aiohttp.ClientError, OSError, ValueError) as exc:  # not mapped to httpx
             return bytes(body), type(exc).__name__
         return bytes(body), None

@@ -66,6 +66,8 @@ __all__ = [
     "SinchInvalidRequestError",
     "SinchResponseDecodeError",
     "SinchTransportError",
+    "deadline_error",
+    "library_error_from",
     "parse_error_body",
     "transport_error_from",
 ]
@@ -165,6 +167,36 @@ def transport_error_from(
         message,
         request_sent=not isinstance(exc, _NOT_SENT),
         timeout=isinstance(exc, httpx.TimeoutException),
+        error_type=error_type,
+    )
+
+
+def deadline_error(*, method: str, path: str, host: str) -> SinchTransportError:
+    """The attempt's own deadline passed before an answer's head arrived: the request may be
+    written, so it may have been acted on."""
+    return SinchTransportError(
+        f"{method} {path} on {host}: no answer within the attempt's deadline",
+        request_sent=True,
+        timeout=True,
+        error_type="AttemptDeadline",
+    )
+
+
+def library_error_from(exc: Exception, *, method: str, path: str, host: str) -> SinchTransportError:
+    """Classify a failure the transport did not turn into an httpx error (an aiohttp error it
+    does not map, such as a response header over aiohttp's limit; an OS or TLS error). Only
+    a failure to connect proves nothing was sent."""
+    error_type = type(exc).__name__
+    detail = _printable(str(exc), _MAX_CAUSE_CHARS) or "no detail"
+    underlying = _from_aiohttp(exc)
+    if underlying is None:
+        not_sent = isinstance(exc, ConnectionRefusedError)
+        underlying = (not not_sent, isinstance(exc, TimeoutError))
+    sent, timed_out = underlying
+    return SinchTransportError(
+        f"{method} {path} on {host}: {error_type}: {detail}",
+        request_sent=sent,
+        timeout=timed_out,
         error_type=error_type,
     )
 

@@ -23,10 +23,11 @@ def _jars() -> Path | None:
 
 
 class PrivateKafka:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, advertised_port: int | None = None) -> None:
+        """`advertised_port`: the port clients are told to use (a proxy in front of it)."""
         self.state_dir = state_dir
         self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.bootstrap = f"127.0.0.1:{advertised_port or self.port}"
         jars = _jars()
         self._env = {
             **os.environ,
@@ -36,6 +37,10 @@ class PrivateKafka:
             "KAFKA_CONTROLLER_PORT": str(free_port()),
         }
         state_dir.mkdir(parents=True, exist_ok=True)
+        if advertised_port is not None:  # kafka.sh appends this file to its configuration
+            extra = state_dir / "advertised.properties"
+            extra.write_text(f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port}\n")
+            self._env["KAFKA_EXTRA_CONFIG"] = str(extra)
 
     def _run(self, action: str, timeout_s: float) -> None:
         done = subprocess.run(

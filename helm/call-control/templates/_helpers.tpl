@@ -311,6 +311,8 @@ that large values are not printed in float notation. */}}
   value: {{ $v.sinch.readTimeoutSeconds | toString | quote }}
 - name: CALLCTL_SINCH__WRITE_TIMEOUT_S
   value: {{ $v.sinch.writeTimeoutSeconds | toString | quote }}
+- name: CALLCTL_SINCH__ATTEMPT_TIMEOUT_S
+  value: {{ $v.sinch.attemptTimeoutSeconds | toString | quote }}
 - name: CALLCTL_SINCH__POOL_TIMEOUT_S
   value: {{ $v.sinch.poolTimeoutSeconds | toString | quote }}
 - name: CALLCTL_SINCH__MAX_CONNECTIONS
@@ -344,6 +346,8 @@ that large values are not printed in float notation. */}}
   value: {{ $v.maxInFlight | int64 | quote }}
 - name: CALLCTL_MAX_BUFFERED
   value: {{ $v.maxBuffered | int64 | quote }}
+- name: CALLCTL_MAX_BUFFERED_BYTES
+  value: {{ $v.maxBufferedBytes | int64 | quote }}
 - name: CALLCTL_SNAPSHOT_DEFAULT
   value: {{ $v.snapshotDefault | toString | quote }}
 - name: CALLCTL_SHUTDOWN_GRACE_S

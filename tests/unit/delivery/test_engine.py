@@ -6,6 +6,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from service.delivery.answers import Answer, DeadLetter, OutputTopics
+from service.delivery.completed import decode
 from service.delivery.engine import Engine, EngineState, Flow
 from service.delivery.lanes import Abandoned, Turn
 from service.delivery.publishing import Outgoing, Publisher
@@ -19,12 +20,19 @@ TOPICS = OutputTopics("results", "snapshots", "dead-letter")
 class FakeConsumer:
     def __init__(self) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
+        self.metadata: list[dict[TopicPartition, str]] = []
         self.paused: set[TopicPartition] = set()
         self.pause_calls = 0
         self.resume_calls = 0
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def commit(
+        self, offsets: dict[TopicPartition, int], metadata: dict[TopicPartition, str]
+    ) -> None:
         self.commits.append(dict(offsets))
+        self.metadata.append(dict(metadata))
+
+    async def completed(self, tps: set[TopicPartition]) -> dict[TopicPartition, frozenset[int]]:
+        return {tp: decode(self.metadata[-1].get(tp), self.commits[-1][tp]) for tp in tps}
 
     def pause(self, tps: set[TopicPartition]) -> None:
         self.pause_calls += 1
@@ -385,3 +393,61 @@ async def test_stages_are_reported() -> None:
     await settle()
     assert stages == ["place_wait", "publish", "publish_ack"]
     await engine.stop(grace_s=1)
+
+
+async def test_backpressure_counts_bytes_as_well_as_records() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler, max_buffered=1000)
+    engine._max_buffered_bytes = 2 * 100_000  # two partitions: 100,000 bytes each
+    big = [Record(TP0.topic, 0, i, b"k", b"x" * 30_000) for i in range(5)]
+    engine.submit(big)
+    await settle()
+    assert consumer.paused == {TP0}, "4 waiting records of 30 KB: over the byte share"
+    assert engine.state().buffered == 4, "far under the record bound"
+    handler.release(0, 1)
+    await settle()
+    assert consumer.paused == {TP0}, "60 KB still wait: above half the byte share"
+    handler.release(2)
+    await settle()
+    assert consumer.paused == set(), "30 KB wait: resumed at half"
+    handler.release(3, 4)
+    await engine.stop(grace_s=1)
+
+
+async def test_a_new_owner_skips_what_the_last_commit_says_is_done() -> None:
+    handler = Gated()
+    engine, consumer = make_engine(handler)
+    engine.submit([rec(i, f"call-{i}") for i in range(6)])
+    await settle()
+    handler.release(1, 2, 4)  # 0, 3 and 5 still run
+    await settle()
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 0
+    assert decode(consumer.metadata[-1][TP0], 0) == {1, 2, 4}
+    handler.release(0, 3, 5)
+    await engine.stop(grace_s=1)
+
+    # The partition moves to a new owner, say after a crash: the last commit is what it has.
+    consumer.commits, consumer.metadata = consumer.commits[:1], consumer.metadata[:1]
+    second = Gated()
+    engine2 = Engine(
+        second,
+        Publisher(FakeProducer()),
+        topics=TOPICS,
+        meter=Meter(),
+        max_in_flight=100,
+        max_buffered=1000,
+        commit_interval_s=3600,
+        revoke_timeout_s=0.2,
+    )
+    engine2.start(consumer)
+    engine2.assign({TP0})
+    await engine2.restore_done({TP0})
+    engine2.submit([rec(i, f"call-{i}") for i in range(6)])
+    second.release(0, 3, 5)
+    await settle()
+    assert sorted(second.started) == [0, 3, 5], "1, 2 and 4 are not run again"
+    assert engine2.skipped == 3
+    await engine2.commit()
+    assert consumer.last_committed(TP0) == 6
+    await engine2.stop(grace_s=1)

@@ -303,3 +303,27 @@ async def test_a_success_has_no_error_fields_on_its_line() -> None:
     assert summary["error"] is None
     assert summary["error_message"] is None
     assert summary["sinch_reference"] is None
+
+
+@pytest.mark.parametrize(
+    ("key", "call_id", "expected"),
+    [
+        (b"call-1", "bad id!\r\n", b"call-1"),  # malformed: the sender's key, not the echo
+        (b"call-1", "call-2", b"call-1"),  # key_mismatch: where the sender produced it
+        (b"call-1", 12, b"call-1"),  # not a string
+        (None, "bad id!", None),  # no key and nothing usable
+        (None, "call-3\u0000", None),
+    ],
+)
+async def test_a_rejected_result_is_keyed_by_the_record_key(
+    key: bytes | None, call_id: object, expected: bytes | None
+) -> None:
+    harness = Harness()
+    body = {"commandId": "c-1", "callId": call_id, "type": "hangup"}
+    record = Record("commands", 0, 0, key, json.dumps(body).encode())
+    answer = await harness.handler(record, await new_turn())
+    assert json.loads(answer.result)["outcome"] == "rejected"
+    assert answer.key == expected
+    assert answer.dead_letter is not None
+    [letter] = [m for m in messages(record, answer, TOPICS) if m.topic == "dead-letter"]
+    assert letter.key == key, "the dead letter keeps the record's key"
