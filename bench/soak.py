@@ -76,9 +76,11 @@ def command(call_id: str, index: int) -> dict[str, Any]:
     if kind == "say":
         body |= {"text": "soak", "locale": "en-US"}
     elif kind == "playFiles":
-        body |= {"files": ["https://example.com/a.wav"]}
+        body |= {"ids": ["https://example.com/a.wav"]}
     elif kind == "sendDtmf":
-        body |= {"digits": "1"}
+        body |= {"value": "1"}
+    elif kind == "unpark":
+        body |= {"action": {"name": "connectPstn", "number": "+46700000010"}}
     return body
 
 
