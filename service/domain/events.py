@@ -20,10 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from service.domain.calls import REGIONS
-from service.domain.results import (
-    CallState,
-    Money,
-    Party,
+from service.domain.results import CallState, Money, Party
+from service.domain.sinch_answers import (
     _custom,
     _int,
     _money,

@@ -30,16 +30,8 @@ from service.domain.policy import (
     judge_response,
     judge_transport,
 )
-from service.domain.results import (
-    CallState,
-    ErrorCode,
-    ErrorInfo,
-    Outcome,
-    Participant,
-    callout_call_id,
-    normalize_call,
-    normalize_participants,
-)
+from service.domain.results import CallState, ErrorCode, ErrorInfo, Outcome, Participant
+from service.domain.sinch_answers import callout_call_id, normalize_call, normalize_participants
 from service.domain.wire import utc_now
 from service.ops.tracing import CommandTrace
 from service.retry import Again, RetryPolicy, retry

@@ -43,8 +43,8 @@ from service.domain.results import (
     Result,
     Snapshot,
     Source,
-    known_state,
 )
+from service.domain.sinch_answers import known_state
 from service.domain.svaml import DEFAULT_TTS_MAX_CHARS
 from service.domain.wire import utc_now
 from service.flow.executor import Execution, Executor, wants_snapshot

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from service import schema_export
-from service.domain.results import ConferenceSnapshot, normalize_participants
+from service.domain.results import ConferenceSnapshot
+from service.domain.sinch_answers import normalize_participants
 from service.domain.wire import utc_now
 
 EXAMPLES = schema_export.REPO_ROOT / "schemas" / "examples"

@@ -24,8 +24,8 @@ from service.domain.results import (
     Result,
     Snapshot,
     Source,
-    normalize_call,
 )
+from service.domain.sinch_answers import normalize_call
 
 EXAMPLES = schema_export.REPO_ROOT / "schemas" / "examples"
 RESULTS = sorted((EXAMPLES / "results").glob("*.json"))

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter
 
 from service.domain import svaml
 from service.domain.decode import Rejection, decode_command
-from service.domain.results import normalize_call
+from service.domain.sinch_answers import normalize_call
 from service.sinch.errors import parse_error_body
 from simulator.svaml_rules import ACTIONS, INSTRUCTIONS, validate_svaml
 

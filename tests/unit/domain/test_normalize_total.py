@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.domain.results import CallState, Money, Party, Snapshot, known_state, normalize_call
+from service.domain.results import CallState, Money, Party, Snapshot
+from service.domain.sinch_answers import known_state, normalize_call
 
 PROPERTY = settings(
     max_examples=300,
