@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from testkit.processes import ROOT, free_port
@@ -23,8 +24,15 @@ def _jars() -> Path | None:
 
 
 class PrivateKafka:
-    def __init__(self, state_dir: Path, *, advertised_port: int | None = None) -> None:
-        """`advertised_port`: the port clients are told to use (a proxy in front of it)."""
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        advertised_port: int | None = None,
+        properties: Mapping[str, str] | None = None,
+    ) -> None:
+        """`advertised_port`: the port clients are told to use (a proxy in front of it);
+        `properties`: broker settings over kafka.sh's own."""
         self.state_dir = state_dir
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{advertised_port or self.port}"
@@ -37,10 +45,13 @@ class PrivateKafka:
             "KAFKA_CONTROLLER_PORT": str(free_port()),
         }
         state_dir.mkdir(parents=True, exist_ok=True)
-        if advertised_port is not None:  # kafka.sh appends this file to its configuration
-            extra = state_dir / "advertised.properties"
-            extra.write_text(f"advertised.listeners=PLAINTEXT://127.0.0.1:{advertised_port}\n")
-            self._env["KAFKA_EXTRA_CONFIG"] = str(extra)
+        extra = dict(properties or {})
+        if advertised_port is not None:
+            extra["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{advertised_port}"
+        if extra:  # kafka.sh appends this file to its configuration
+            path = state_dir / "extra.properties"
+            path.write_text("".join(f"{key}={value}\n" for key, value in extra.items()))
+            self._env["KAFKA_EXTRA_CONFIG"] = str(path)
 
     def _run(self, action: str, timeout_s: float) -> None:
         done = subprocess.run(
