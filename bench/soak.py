@@ -1,15 +1,16 @@
 """`make soak` (not in CI): the service for a long while at a steady rate, with faults injected,
 watching what must not grow.
 
-    uv run --frozen python -m bench.soak                      # 30 min at 600 cmd/s
+    uv run --frozen python -m bench.soak                      # 30 min at 260 cmd/s
     uv run --frozen python -m bench.soak --minutes 4 --rate 150   # a short proof run
 
 One service process (`python -m service`, defaults, SQLite store) reads commands produced
 open-loop at `--rate` per second over a rotating set of calls (each call lives for
 `--call-life-s`, then new ids take over, so lanes and per-call maps must be freed as calls go).
-The default rate is half the measured maximum (about 1,200 cmd/s on one core, bench/results/
-2026-11-27-after.md). Sinch is the simulator behind Toxiproxy: every `--fault-every-s` a fault
-(latency, connection resets, a black hole, a trickled body) is on for `--fault-s`.
+The default rate is half the measured maximum (520 cmd/s at 0 ms Sinch on this 2-core
+machine, bench/results/2026-12-01.md). Sinch is the simulator behind Toxiproxy: every
+`--fault-every-s` a fault (latency, connection resets, a black hole, a trickled body) is on
+for `--fault-s`.
 
 Sampled every `--sample-s`: the service's RSS (/proc), results published, and the engine's
 gauges from /metrics (in flight, active lanes, buffered). At the end the load stops, the
@@ -287,7 +288,7 @@ def write_report(report: dict[str, Any], name: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30)
-    parser.add_argument("--rate", type=float, default=600, help="commands per second")
+    parser.add_argument("--rate", type=float, default=260, help="commands per second")
     parser.add_argument("--calls", type=int, default=2000, help="calls alive at once")
     parser.add_argument("--call-life-s", type=float, default=60)
     parser.add_argument("--latency-ms", type=int, default=20)
