@@ -3,12 +3,17 @@ Processes, topics and Kafka helpers come from `testkit`, shared with the tests."
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import math
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from aiokafka import AIOKafkaConsumer
 
 MAX_COMMAND_BYTES = 65_536
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -83,3 +88,27 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
         return math.nan
     rank = max(1, math.ceil(p / 100 * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+# --- the hand-written contenders (floor, limit) --------------------------------------------
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: how the runner ends a contender."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def commands_consumer(args: argparse.Namespace) -> AIOKafkaConsumer:
+    """The contenders' consumer: their own group, manual commits, from the start."""
+    return AIOKafkaConsumer(
+        args.topic,
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=args.max_records,
+    )

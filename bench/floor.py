@@ -20,12 +20,12 @@ import contextlib
 import hashlib
 import hmac
 import json
-import signal
 from datetime import UTC, datetime
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
+from bench.common import commands_consumer, stop_on_signals
 from testkit.kafka import new_producer
 from testkit.processes import SIM_KEY, SIM_SECRET
 
@@ -47,18 +47,8 @@ def signed_headers(path: str, body: bytes) -> dict[str, str]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    consumer = AIOKafkaConsumer(
-        args.topic,
-        bootstrap_servers=args.bootstrap,
-        group_id=args.group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=args.max_records,
-    )
+    stop = stop_on_signals()
+    consumer = commands_consumer(args)
     producer = new_producer(args.bootstrap)
     places = asyncio.Semaphore(args.concurrency)
     http = aiohttp.ClientSession(

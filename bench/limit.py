@@ -12,26 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from bench.common import commands_consumer, stop_on_signals
 from testkit.kafka import new_producer
 
 
 async def run(args: argparse.Namespace) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    consumer = AIOKafkaConsumer(
-        args.topic,
-        bootstrap_servers=args.bootstrap,
-        group_id=args.group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=args.max_records,
-    )
+    stop = stop_on_signals()
+    consumer = commands_consumer(args)
     producer = new_producer(args.bootstrap)
     await producer.start()
     await consumer.start()

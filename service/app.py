@@ -6,6 +6,9 @@ idempotency store and its lease renewal, the health server and the engine at sta
 registered on one `AsyncExitStack` (`Resources`) as it opens; at stop they close in reverse,
 the engine first, while the broker can still publish its last answers and commit. A close that
 raises is logged and the others still close.
+
+Just past 400 lines, kept whole: a composition root reads best as one list of what is opened
+and in which order.
 """
 
 from __future__ import annotations
