@@ -11,11 +11,13 @@ TOPICS_HELP = """\
 configuration (the service's own variables; only these are read):
   CALLCTL_KAFKA__BOOTSTRAP_SERVERS   default localhost:9092 (--bootstrap-servers overrides)
   CALLCTL_KAFKA__SECURITY_PROTOCOL, __SASL_MECHANISM, __SASL_USERNAME, __SASL_PASSWORD,
-  __SSL_CAFILE                       Kafka security
+  __SSL_CAFILE, __SSL_CERTFILE, __SSL_KEYFILE, __SSL_KEY_PASSWORD
+                                     Kafka security (SASL, TLS, mutual TLS)
   CALLCTL_TOPICS__COMMANDS           default call-control.commands.v1
   CALLCTL_TOPICS__RESULTS            default call-control.results.v1
   CALLCTL_TOPICS__SNAPSHOTS          default call-control.snapshots.v1
   CALLCTL_TOPICS__DEAD_LETTER        default call-control.dead-letter.v1
+  CALLCTL_TOPICS__EVENTS             default call-control.events.v1
   CALLCTL_TOPICS__CONFERENCES        default call-control.conferences.v1
   CALLCTL_MAX_COMMAND_BYTES          default 65536 (commands above it are refused)
 """

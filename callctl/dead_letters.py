@@ -146,6 +146,10 @@ def _redact(value: Any) -> Any:
     return value
 
 
+def _number(text: str | None) -> int | str | None:
+    return int(text) if text is not None and text.isdigit() else text
+
+
 def view(record: Any) -> dict[str, Any]:
     """A dead letter as JSON-ready data: reason and source from the headers, the value as JSON
     (credentials redacted) when it is JSON, else as text or base64."""
@@ -161,7 +165,10 @@ def view(record: Any) -> dict[str, Any]:
             "message": headers.pop("error.message", None),
         },
         "source": {
-            name: headers.pop(f"source.{name}", None) for name in ("topic", "partition", "offset")
+            "topic": headers.pop("source.topic", None),
+            # headers are text; numbers here, as the dead letter's own partition and offset
+            "partition": _number(headers.pop("source.partition", None)),
+            "offset": _number(headers.pop("source.offset", None)),
         },
         "headers": headers,
     }
@@ -205,7 +212,7 @@ def describe(letter: dict[str, Any]) -> str:
         ("error", f"{letter['error']['code']}: {letter['error']['message']}"),
         ("source", f"{source['topic']} partition {source['partition']} offset {source['offset']}"),
         *((name, value) for name, value in letter["headers"].items()),
-        ("value", "(base64)" if "valueBase64" in letter else ""),
+        ("value", "(base64, below)" if "valueBase64" in letter else "(below)"),
     ]
     lines = output.key_values((safe(k), safe(output.text(v))) for k, v in pairs)
     return f"{lines}\n{value}"

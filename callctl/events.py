@@ -1,30 +1,46 @@
 """`callctl events`: the call events the service published for Sinch's callbacks.
 
 One line per event (time, type, call, what happened, the answer given); `-o json` prints each
-event as it is on the topic. `-f` keeps reading new events until Ctrl-C.
+event as it is on the topic. `-f` keeps reading new events until Ctrl-C; `--since` and
+`--limit` bound the read as they do for `callctl results`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 from typing import Any, TextIO
 
 from callctl import output
-from callctl.arguments import json_alias
-from callctl.common import EXIT_NOT_OK, EXIT_OK, print_json, warn
-from callctl.kafka_io import Progress, json_value, open_reader, reading, records
+from callctl.arguments import duration_seconds, json_alias, positive_int
+from callctl.common import EXIT_CODES, EXIT_NOT_OK, EXIT_OK, print_json, warn
+from callctl.kafka_io import (
+    Progress,
+    Since,
+    Start,
+    json_value,
+    open_reader,
+    reading,
+    records,
+)
 
 VARIABLE = "CALLCTL_TOPICS__EVENTS"
 
 EVENT_HEADER = ("TIME", "EVENT", "CALL ID", "DETAIL", "ANSWER")
 EVENT_WIDTHS = (24, 7, 34, 36, 12)
-EPILOG = """\
+EPILOG = f"""\
+Reads the events topic outside any consumer group (nothing committed): with --call-id only
+the partition of that key (events are keyed by callId). It starts at the oldest retained event
+(or --since) and, without --follow, stops at the end offsets seen at start.
+
 examples:
   callctl events                         every event retained on the events topic
   callctl events --call-id CALLID -f     one call's events, then new ones as they come
-  callctl events -o json | jq .             the events as published (callback included)
-"""
+  callctl events --since 10m --limit 20  the first 20 events of the last ten minutes
+  callctl events -o json | jq .          the events as published (callback included)
+
+{EXIT_CODES}"""
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser], formatter: Any) -> None:
@@ -41,6 +57,13 @@ def register(sub: Any, common: list[argparse.ArgumentParser], formatter: Any) ->
     events.add_argument(
         "-f", "--follow", action="store_true", help="keep reading new events until Ctrl-C"
     )
+    events.add_argument(
+        "--since",
+        type=duration_seconds,
+        metavar="DURATION",
+        help="start at events published in the last DURATION (30s, 10m, 2h, 1d)",
+    )
+    events.add_argument("--limit", type=positive_int, metavar="N", help="stop after N events")
     json_alias(events)
 
 
@@ -88,10 +111,13 @@ async def cmd_events(args: argparse.Namespace, settings: Any, out: TextIO) -> in
         if not as_json:
             print(output.format_row(EVENT_HEADER, EVENT_WIDTHS), file=out, flush=True)
         progress = Progress(reading(tps, key))
+        start: Start = "beginning"
+        if args.since is not None:
+            start = Since(int((time.time() - args.since) * 1000))
         stream = records(
             reader,
             tps,
-            "beginning",
+            start,
             to_end=not args.follow,
             progress=None if args.follow else progress,
         )
@@ -106,6 +132,8 @@ async def cmd_events(args: argparse.Namespace, settings: Any, out: TextIO) -> in
                 else:
                     print(output.format_row(row(event), EVENT_WIDTHS), file=out, flush=True)
                 shown += 1
+                if args.limit is not None and shown >= args.limit:
+                    break
     if not shown:
         where = f" for callId {args.call_id}" if args.call_id else ""
         warn(f"no events on {topic}{where}")

@@ -77,7 +77,7 @@ def render_results(results: Iterable[Mapping[str, Any]]) -> str:
     return render_table(RESULT_HEADER, (result_row(r) for r in results))
 
 
-KEY_WIDTH = 11  # `completedAt`: the blocks `callctl send --wait` prints line up
+KEY_WIDTH = 12  # `conferenceId`: the two blocks `callctl send --wait` prints line up
 
 
 def key_values(pairs: Iterable[tuple[str, Any]], width: int = KEY_WIDTH) -> str:

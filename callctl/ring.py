@@ -16,7 +16,23 @@ from typing import Any, TextIO
 
 import httpx
 
-ACTIONS = ("ring", "press", "hangup", "show")
+from callctl.arguments import json_alias
+
+# Each action and what it does: the action list, each action's page, and the lines
+# `callctl simulator --help` adds to the simulator's own page.
+ACTION_HELP = {
+    "ring": "start an inbound call: the simulator sends ICE to the service",
+    "press": "menu input on a call in a runMenu: the service gets PIE",
+    "hangup": "the caller hangs up: the service gets DiCE",
+    "show": "the call's phase and the callbacks sent so far",
+}
+ACTIONS = tuple(ACTION_HELP)
+SUMMARY = (
+    "callctl simulator [OPTIONS] runs the simulator (its options below).\n"
+    "callctl simulator ACTION ... plays the caller of a simulated inbound call instead:\n"
+    + "".join(f"  {name:<8}  {text}\n" for name, text in ACTION_HELP.items())
+    + "`callctl simulator ACTION --help` shows an action's options.\n"
+)
 EPILOG = """\
 examples:
   callctl simulator ring --to +46700000010                 ring the service (default answer: park)
@@ -26,6 +42,9 @@ examples:
   callctl simulator show CALLID                             the call and the callbacks sent
 The callback URL is the simulator's --callback-url (`make run` points it at the service), or
 --callback-url here.
+
+exit codes: 0 done, 1 no such call (or not in a state for it), 2 refused by the simulator or
+usage error, 4 the simulator unreachable
 """
 
 
@@ -47,30 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the simulator (default: $SIM_URL, else http://127.0.0.1:$SIM_PORT or 8700)",
     )
-    common.add_argument("--json", action="store_true", help="print the simulator's answer as JSON")
-    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ring = sub.add_parser(
-        "ring", help="start an inbound call: the simulator sends ICE", parents=[common]
+    common.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default="text",
+        help="text for people (default), json: the simulator's answer as it is",
     )
+    json_alias(common)
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pages = {
+        name: sub.add_parser(
+            name,
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}.",
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
+        for name, text in ACTION_HELP.items()
+    }
+    ring = pages["ring"]
     ring.add_argument("--to", required=True, metavar="NUMBER", help="the called number (E.164)")
     ring.add_argument("--from", dest="from_", metavar="NUMBER", help="the caller (E.164)")
-    ring.add_argument("--region", choices=("use1", "euc1", "sae1", "apse1", "apse2"))
+    ring.add_argument(
+        "--region",
+        choices=("use1", "euc1", "sae1", "apse1", "apse2"),
+        help="the region the call comes in through, as ICE tells it (default: none, global)",
+    )
     ring.add_argument("--call-id", metavar="ID", help="default: a new random id")
     ring.add_argument("--callback-url", metavar="URL", help="where to send the callbacks")
     ring.add_argument("--custom", metavar="TEXT", help="Sinch's `custom` field")
-    press = sub.add_parser(
-        "press", help="menu input on a call in a runMenu: the service gets PIE", parents=[common]
-    )
-    press.add_argument("call_id", metavar="CALLID")
-    press.add_argument("digits", metavar="DIGITS", help="0-9, * and #")
-    hangup = sub.add_parser(
-        "hangup", help="the caller hangs up: the service gets DiCE", parents=[common]
-    )
-    hangup.add_argument("call_id", metavar="CALLID")
-    show = sub.add_parser(
-        "show", help="the call's phase and the callbacks sent so far", parents=[common]
-    )
-    show.add_argument("call_id", metavar="CALLID")
+    pages["press"].add_argument("call_id", metavar="CALLID")
+    pages["press"].add_argument("digits", metavar="DIGITS", help="0-9, * and #")
+    pages["hangup"].add_argument("call_id", metavar="CALLID")
+    pages["show"].add_argument("call_id", metavar="CALLID")
     return parser
 
 
@@ -132,5 +162,6 @@ def main(argv: Sequence[str], out: TextIO | None = None) -> int:
             file=sys.stderr,
         )
         return 1 if response.status_code in (404, 409) else 2
-    print(json.dumps(data, ensure_ascii=False) if args.json else describe(data), file=out)
+    as_json = args.output == "json"
+    print(json.dumps(data, ensure_ascii=False) if as_json else describe(data), file=out)
     return 0

@@ -13,11 +13,18 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterator, Sequence
     from types import FrameType
-    from typing import Any
+
+    from pydantic import BaseModel
 
 EXIT_CONFIG = 2
 EXIT_REFUSED = 4  # a setting that a dependency refused or a TLS file that did not load
 PROG = "call-control"
+# The same codes as `callctl run`; 3 is service.startup.EXIT_DEPENDENCY_UNAVAILABLE.
+EXIT_CODES = (
+    "exit codes: 0 stopped cleanly (or, with --check-config, the configuration is valid); "
+    "2 invalid configuration; 3 Kafka (or Redis) not reachable within "
+    "CALLCTL_STARTUP_TIMEOUT_S; 4 Kafka or Redis refused a setting (credentials, certificates)"
+)
 
 
 def _stop_before_serving(signum: int, _: FrameType | None) -> None:
@@ -42,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Run the call-control service: commands from Kafka to the Sinch Calling "
         "API, results and snapshots back. Configured only by CALLCTL_* environment variables "
-        "(see the README's settings table); with no option it starts and runs until SIGTERM.",
-        epilog="exit codes: 0 stopped cleanly (or the configuration is valid), 2 invalid "
-        "configuration, 4 a dependency refused a setting (credentials, certificates)",
+        "(every one, its default and meaning: docs/contract.md#configuration; "
+        "`--check-config` prints them); with no option it starts and runs until SIGTERM.",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
@@ -56,18 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def effective_settings(values: dict[str, Any], prefix: str = "CALLCTL_") -> Iterator[str]:
-    """`NAME=value` lines, one per setting, from a `model_dump()`; secrets as `<set>`."""
-    from pydantic import SecretStr
+def effective_settings(model: BaseModel, prefix: str = "CALLCTL_") -> Iterator[str]:
+    """`NAME=value` lines, one per setting, each value written as the variable takes it.
+    A secret shows as `<set>` when it was given, else as its default, which is no secret."""
+    from pydantic import BaseModel, SecretStr
 
-    for name, value in values.items():
+    for name in type(model).model_fields:
+        value = getattr(model, name)
         variable = f"{prefix}{name.upper()}"
-        if isinstance(value, dict):
+        if isinstance(value, BaseModel):
             yield from effective_settings(value, f"{variable}__")
-        elif isinstance(value, SecretStr):
+        elif isinstance(value, SecretStr) and name in model.model_fields_set:
             yield f"{variable}=<set>"
+        elif isinstance(value, SecretStr):
+            yield f"{variable}={value.get_secret_value()} (default)"
         elif isinstance(value, bool):
             yield f"{variable}={str(value).lower()}"
+        elif isinstance(value, frozenset | set | list | tuple):
+            yield f"{variable}={','.join(sorted(map(str, value)))}"  # comma-separated, as read
         else:
             yield f"{variable}={'<unset>' if value is None else value}"
 
@@ -89,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.check_config:
         print(f"{PROG} {_version()}: configuration is valid")
-        for line in effective_settings(settings.model_dump()):
+        for line in effective_settings(settings):
             print(f"  {line}")
         return 0
     import asyncio

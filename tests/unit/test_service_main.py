@@ -30,6 +30,10 @@ def test_help_and_version_answer_without_configuration_or_starting() -> None:
     assert helped.returncode == 0, helped.stderr
     assert "usage: call-control" in helped.stdout
     assert "--check-config" in helped.stdout
+    page = " ".join(helped.stdout.split())
+    assert "docs/contract.md#configuration" in page, "where every variable is described"
+    assert "3 Kafka (or Redis) not reachable within CALLCTL_STARTUP_TIMEOUT_S" in page
+    assert "4 Kafka or Redis refused a setting" in page
     version = service("--version")
     assert version.returncode == 0
     assert version.stdout.startswith("call-control ")
@@ -74,3 +78,20 @@ def test_check_config_exits_2_naming_what_is_wrong(
     captured = capsys.readouterr()
     assert "CALLCTL_MAX_INFLIGHT: not a call-control setting" in captured.err
     assert captured.out == ""
+
+
+def test_check_config_writes_values_as_the_variables_take_them(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--check-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # a default that is not a secret is shown as such, not as `<set>` nobody set
+    assert "  CALLCTL_IDEMPOTENCY__REDIS_URL=redis://127.0.0.1:6379/0 (default)" in lines
+    assert "  CALLCTL_SNAPSHOT_OFF_TYPES=" in lines, "an empty list, not frozenset()"
+    env.setenv("CALLCTL_IDEMPOTENCY__REDIS_URL", "redis://:redis-pass-42@cache:6379/0")
+    env.setenv("CALLCTL_SNAPSHOT_OFF_TYPES", "say,playFiles")
+    assert main(["--check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "  CALLCTL_IDEMPOTENCY__REDIS_URL=<set>" in out.splitlines()
+    assert "  CALLCTL_SNAPSHOT_OFF_TYPES=playFiles,say" in out.splitlines()
+    assert "redis-pass-42" not in out

@@ -458,6 +458,16 @@ def test_describe_result() -> None:
     assert "metadata" not in lines
 
 
+def test_send_wait_prints_one_aligned_block_for_a_conference_command() -> None:
+    receipt = cli_format.describe_receipt(
+        {"commandId": "c-1", "callId": "call-1", "conferenceId": "room-1",
+         "type": "muteParticipant", "topic": "t", "partition": 0, "offset": 2}
+    )  # fmt: skip
+    block = f"{receipt}\n{cli_format.describe_result(result(outcome='succeeded'))}"
+    columns = {len(line) - len(line.split(None, 1)[1]) for line in block.splitlines()}
+    assert columns == {14}, f"values start in one column:\n{block}"
+
+
 def test_describe_snapshot() -> None:
     snapshot = {
         "callId": "call-1",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import re
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
-from callctl import call, dead_letters, kafka_io, main, results, send
+from callctl import call, dead_letters, events, kafka_io, main, results, ring, send
 from callctl.send_args import TYPED_FLAGS
 from service.domain.commands import COMMAND_TYPES, CONFERENCE_TYPES
 from service.domain.results import RETRY_RULE
+from service.settings import KafkaSettings, TopicSettings
 from tests.unit.callctl.fakes import FakeProducer, FakeTopics, Sent
 
 COMMANDS = "call-control.commands.v1"
@@ -34,7 +37,7 @@ def _defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def topics(monkeypatch: pytest.MonkeyPatch) -> FakeTopics:
     fake = FakeTopics(partitions=3)
-    for module in (send, results, call, dead_letters):
+    for module in (send, results, call, dead_letters, events):
         monkeypatch.setattr(module, "open_reader", fake.reader)
     return fake
 
@@ -76,6 +79,8 @@ KAFKA_PAGES = [
     ["dead-letters", "list"],
     ["dead-letters", "show"],
     ["dead-letters", "replay"],
+    ["conference"],
+    ["events"],
 ]
 
 
@@ -263,7 +268,7 @@ def test_results_for_a_call_read_only_its_partition(
     assert [json.loads(line)["commandId"] for line in out.splitlines()] == ["right"]
     assert topics.read == [TopicPartition(RESULTS, home)]
     err = capsys.readouterr().err
-    assert f"reading partition {home} of {RESULTS} (that of key C1): 1 records" in err
+    assert f"reading partition {home} of {RESULTS} (that of key C1): 1 record\n" in err
 
 
 def test_call_json_is_the_latest_snapshot_of_the_call(topics: FakeTopics) -> None:
@@ -313,7 +318,8 @@ def test_dead_letters_list_json(topics: FakeTopics) -> None:
     assert listed["C1"]["error"] == {"code": "too_large", "message": "too_large happened"}
     assert listed["C1"]["value"] == valid()
     assert (listed["C1"]["partition"], listed["C1"]["offset"]) == (first.partition, 0)
-    assert listed["C1"]["source"] == {"topic": COMMANDS, "partition": "1", "offset": "41"}
+    # numbers, as the dead letter's own position (the headers carry them as text)
+    assert listed["C1"]["source"] == {"topic": COMMANDS, "partition": 1, "offset": 41}
     assert listed["C2"]["valueBase64"]
 
 
@@ -341,6 +347,7 @@ def test_dead_letters_show_redacts_credentials_and_escapes_control_characters(
     assert SECRET not in out + text
     assert "\x1b" not in text
     assert "C1\\u001b[2J" in text
+    assert re.search(r"^value +\(below\)$", text, re.M), "the value follows, as JSON"
 
 
 def test_dead_letters_show_names_a_missing_position(topics: FakeTopics) -> None:
@@ -415,3 +422,64 @@ def test_replay_refuses_what_the_service_would_refuse_unless_forced(
     assert producer.records == []
     assert run("dead-letters", "replay", at, "--yes", "--force")[0] == 0
     assert len(producer.records) == 1
+
+
+def test_the_top_page_names_every_topic_and_kafka_security_variable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """callctl reads them all (mutual TLS, the events topic): a user must find each one."""
+    page = help_page(capsys)
+    for name in TopicSettings.model_fields:
+        assert f"CALLCTL_TOPICS__{name.upper()} " in page
+    security = [n for n in KafkaSettings.model_fields if n.startswith(("security", "sasl", "ssl"))]
+    assert "ssl_certfile" in security
+    for name in security:
+        assert f"__{name.upper()}" in page, name
+
+
+def test_events_stop_after_limit_and_print_json_lines(topics: FakeTopics) -> None:
+    for n in range(3):
+        topics.add("call-control.events.v1", {"eventType": "ice", "callId": "in-1",
+                                              "n": n}, "in-1")  # fmt: skip
+    code, out = run("events", "--call-id", "in-1", "--limit", "2", "-o", "json")
+    assert code == 0
+    assert [json.loads(line)["n"] for line in out.splitlines()] == [0, 1]
+
+
+def test_simulator_help_names_the_inbound_call_actions(capsys: pytest.CaptureFixture[str]) -> None:
+    page = help_page(capsys, "simulator")
+    assert page.startswith("callctl simulator [OPTIONS] runs the simulator")
+    for action in ring.ACTIONS:
+        assert f"\n  {action} " in page
+    assert "--latency-ms" in page, "then the simulator's own options"
+
+
+@pytest.mark.parametrize("action", [["ring", "--to", "+46700000010"], ["show", "in-1"]])
+def test_simulator_actions_take_output_json_like_every_command(action: list[str]) -> None:
+    parser = ring.build_parser()
+    assert parser.parse_args([*action, "-o", "json"]).output == "json"
+    assert parser.parse_args([*action, "--json"]).output == "json", "the old flag still works"
+    assert parser.parse_args(action).output == "text"
+
+
+async def test_a_reader_stopped_right_after_assign_does_not_raise() -> None:
+    """aiokafka 0.14's stop() raises CancelledError soon after assign() (aio-libs/aiokafka#647);
+    `callctl dead-letters show 9` on a topic of 3 partitions printed a traceback."""
+
+    class Stopping:
+        async def stop(self) -> None:
+            raise asyncio.CancelledError
+
+    await kafka_io.stop_quietly(Stopping())
+
+
+async def test_a_reader_stop_still_lets_a_real_cancellation_through() -> None:
+    class Stopping:
+        async def stop(self) -> None:
+            await asyncio.sleep(10)
+
+    task = asyncio.ensure_future(kafka_io.stop_quietly(Stopping()))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
