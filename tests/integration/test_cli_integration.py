@@ -278,7 +278,13 @@ async def test_dead_letters_list_show_and_replay_after_the_fix(
     assert letter["key"] == call_id
     assert letter["error"]["code"] == "too_large"
     assert letter["source"]["topic"] == topics.commands
+    assert isinstance(letter["source"]["offset"], int), "a number, as the letter's own offset"
     at = f"{letter['partition']}:{letter['offset']}"
+    assert small.kafka.topic_partitions > 1
+    alone = await callctl(small, "dead-letters", "show", str(letter["offset"]))
+    # the real aiokafka consumer, stopped right after assign(): a message, not a traceback
+    assert (alone.code, "Traceback" in alone.err) == (2, False), alone.err
+    assert "partitions: name one (PARTITION:OFFSET" in alone.err
 
     table = await callctl(small, "dead-letters", "list", "--call-id", call_id)
     assert table.code == 0, table.err
