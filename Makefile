@@ -22,7 +22,7 @@ endif
 	toxiproxy examples asyncapi-check
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s  %s\n", $$1, $$2}'
 
 $(UV):
 	deploy/uv.sh >/dev/null

@@ -248,7 +248,7 @@ async def _list(args: argparse.Namespace, settings: CliSettings, out: TextIO) ->
                 shown.append(letter)
                 if args.limit is not None and len(shown) >= args.limit:
                     break
-    if not as_json and not args.follow:
+    if shown and not as_json and not args.follow:  # nothing found: only the stderr line says so
         print(output.render_table(HEADER, (_row(letter) for letter in shown)), file=out)
     if not shown:
         raise CliError(f"no dead letters on {topic}", EXIT_NOT_OK)

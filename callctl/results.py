@@ -112,7 +112,7 @@ async def run(args: argparse.Namespace, settings: CliSettings, out: TextIO) -> i
                 shown.append(result)
                 if args.limit is not None and len(shown) >= args.limit:
                     break
-    if not as_json and not streaming:
+    if shown and not as_json and not streaming:  # nothing found: only the stderr line says so
         print(output.render_results(shown), file=out)
     if not shown:
         warn(f"no results on {settings.topics.results}{_filters_text(args)}")

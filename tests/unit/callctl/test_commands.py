@@ -483,3 +483,17 @@ async def test_a_reader_stop_still_lets_a_real_cancellation_through() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["results", "--call-id", "C9"], "no results on call-control.results.v1 for callId C9"),
+        (["dead-letters", "list"], "no dead letters on call-control.dead-letter.v1"),
+    ],
+)
+def test_nothing_found_exits_1_with_a_line_on_stderr_and_no_empty_table(
+    topics: FakeTopics, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    assert run(*argv) == (1, "")
+    assert said in capsys.readouterr().err
