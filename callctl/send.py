@@ -14,7 +14,15 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from callctl import output
-from callctl.common import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT, CliError, CliSettings, print_json
+from callctl.common import (
+    EXIT_NOT_OK,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    CliError,
+    CliSettings,
+    print_json,
+    warn,
+)
 from callctl.compose import prepare
 from callctl.kafka_io import Producer, json_value, open_producer, open_reader, records
 from callctl.send_args import add_parser as add_parser
@@ -67,6 +75,11 @@ async def run(
         if waiting is None:
             if as_json:
                 print_json(receipt, out)
+            else:  # produced is not done: say where the outcome will be
+                warn(
+                    f"not waiting for its result: `callctl results --command-id "
+                    f"{command.command_id}` shows it (or send with --wait)"
+                )
             return EXIT_OK
         result = await _await_result(*waiting, command.command_id, args.wait)
         if as_json:

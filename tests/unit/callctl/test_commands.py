@@ -177,6 +177,17 @@ def test_send_json_prints_one_object(producer: FakeProducer) -> None:
                              "topic": COMMANDS, "partition": 2, "offset": 17}  # fmt: skip
 
 
+def test_send_without_wait_says_where_the_result_will_be(
+    producer: FakeProducer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run("send", "hangup", "--call-id", "C1", "--command-id", "ops-2")
+    assert code == 0
+    assert re.search(r"^produced +call-control.commands.v1 partition 2 offset 17$", out, re.M)
+    assert "`callctl results --command-id ops-2` shows it" in capsys.readouterr().err
+    run("send", "hangup", "--call-id", "C1", "--command-id", "ops-3", "-o", "json")
+    assert capsys.readouterr().err == "", "scripts asked for JSON: no hint"
+
+
 class AnsweringProducer(FakeProducer):
     """Produces the command and, as the service would, its result."""
 
