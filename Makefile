@@ -18,7 +18,7 @@ export CALLCTL_TOXIPROXY_SERVER ?= $(GOBIN_DIR)/server
 endif
 
 .PHONY: help deps install run callctl stop check lint typecheck imports schemas test unit integration \
-	services bench bench-quick bench-callbacks clean image image-smoke images test-containers helm-check soak alerts-check compose-config sbom audit \
+	services bench bench-quick bench-callbacks clean image image-smoke images test-containers helm-check test-cluster cluster-down soak alerts-check compose-config sbom audit \
 	toxiproxy examples asyncapi-check
 
 help: ## list the targets
@@ -122,6 +122,13 @@ test-containers: images ## Kafka, the simulator and the service as containers (c
 
 helm-check: ## lint, render and validate the Helm chart offline (pinned helm and kubeconform, built with go)
 	deploy/helm-check.sh
+
+test-cluster: image ## helm install + helm test on a local single-node Kubernetes built from the Go module proxy (root; first build ~20 min, then ~3 min; not in CI)
+	test -x "$(GOBIN_DIR)/helm" || deploy/helm-check.sh
+	IMAGE=call-control:dev deploy/cluster/helm-test.sh
+
+cluster-down: ## stop what test-cluster left running (KEEP_CLUSTER=1)
+	deploy/cluster.sh down
 
 sbom: deps ## CycloneDX SBOMs: the lock file, and the image (or this environment without Docker)
 	deploy/sbom.sh
