@@ -160,6 +160,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   sandbox_image = "$PAUSE_IMAGE"
   # the pods' network namespaces under $RUN_DIR (not /run/netns), so that down finds them
   netns_mounts_under_state_dir = true
+  # no CAP_SYS_RESOURCE in some sandboxes (this machine's): runc cannot lower oom_score_adj
+  # below its own (the kubelet asks -998 for sandboxes), so containerd caps it at its own
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -254,6 +257,7 @@ up() {
         --client-ca-file "$PKI/ca.crt" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
         --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
         --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+        --kubelet-preferred-address-types InternalIP \
         --service-account-issuer https://kubernetes.default.svc.cluster.local \
         --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
         --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
@@ -286,7 +290,7 @@ metadata:
   name: local
   annotations: {storageclass.kubernetes.io/is-default-class: "true"}
 provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: WaitForFirstConsumer
+volumeBindingMode: Immediate
 reclaimPolicy: Delete
 EOF
     log "up: Kubernetes $K8S_VERSION, node $NODE_NAME Ready; export KUBECONFIG=$ADMIN_KUBECONFIG"

@@ -53,6 +53,14 @@ stop_simulator() {
     kill -TERM -- "-$(cat "$SIM_PID_FILE")" 2>/dev/null || true
     rm -f "$SIM_PID_FILE"
 }
+VOLUME=callctl-test-data
+# the release, its namespace (the StatefulSet's claim with it) and its volume: a fresh store each run
+remove_release() {
+    "$HELM" uninstall "$RELEASE" -n "$NAMESPACE" --wait --timeout 60s >/dev/null 2>&1 || true
+    kubectl delete namespace "$NAMESPACE" --ignore-not-found --wait --timeout 60s >/dev/null 2>&1 || true
+    kubectl delete pv "$VOLUME" --ignore-not-found >/dev/null 2>&1 || true
+    rm -rf "${CLUSTER_DIR:?}/volumes/$VOLUME"
+}
 cleanup() {
     local rc=$?
     if ((KEEP_CLUSTER)); then
@@ -60,7 +68,7 @@ cleanup() {
         log "  $("$CLUSTER" env); deploy/cluster.sh down (and kafka/simulator) to stop"
         exit $rc
     fi
-    "$HELM" uninstall "$RELEASE" -n "$NAMESPACE" --wait --timeout 60s >/dev/null 2>&1 || true
+    remove_release
     stop_simulator
     kafka stop >/dev/null 2>&1 || true
     "$CLUSTER" down || true
@@ -74,10 +82,10 @@ export KUBECONFIG="$CLUSTER_DIR/pki/admin.kubeconfig"
 kafka start
 mkdir -p "$CLUSTER_DIR"
 if [[ ! -f $SIM_PID_FILE ]] || ! kill -0 "$(cat "$SIM_PID_FILE")" 2>/dev/null; then
-    (cd "$REPO_ROOT" && SIM_HOST=$NODE_IP SIM_PORT=$SIM_PORT SIM_APPLICATION_KEY=$SIM_KEY \
-        SIM_APPLICATION_SECRET=$SIM_SECRET SIM_CREATE_CALLS=$LIVE_CALL \
-        setsid nohup uv run --frozen python -m simulator >"$CLUSTER_DIR/simulator.log" 2>&1 </dev/null &
-        echo $! >"$SIM_PID_FILE")
+    # its own session (the pid file names it, and stop_simulator ends the whole group)
+    SIM_HOST=$NODE_IP SIM_PORT=$SIM_PORT SIM_APPLICATION_KEY=$SIM_KEY SIM_APPLICATION_SECRET=$SIM_SECRET \
+        SIM_CREATE_CALLS=$LIVE_CALL setsid bash -c 'echo $$ >"$1"; cd "$2" && exec uv run --frozen python -m simulator' \
+        simulator "$SIM_PID_FILE" "$REPO_ROOT" >"$CLUSTER_DIR/simulator.log" 2>&1 </dev/null &
 fi
 for _ in $(seq 1 100); do
     curl -fsS "http://$NODE_IP:$SIM_PORT/_admin/health" >/dev/null 2>&1 && break
@@ -87,7 +95,8 @@ curl -fsS "http://$NODE_IP:$SIM_PORT/_admin/health" >/dev/null ||
     { err "the simulator does not answer on $NODE_IP:$SIM_PORT"; tail -n 20 "$CLUSTER_DIR/simulator.log" >&2; exit 1; }
 log "Kafka on $NODE_IP:$KAFKA_PORT, simulator on $NODE_IP:$SIM_PORT"
 "$CLUSTER" load "$IMAGE"
-"$CLUSTER" volume "callctl-test-data" 1Gi
+remove_release
+"$CLUSTER" volume "$VOLUME" 1Gi
 
 # ------------------------------------------------------------------ 3. install, test
 repository=${IMAGE%:*}
@@ -136,4 +145,4 @@ if ((failures)); then
     err "$failures expectation(s) not met ($((SECONDS - t0)) s)"
     exit 1
 fi
-log "helm install + helm test on Kubernetes $(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'): all passed in $((SECONDS - t0)) s"
+log "helm install + helm test on Kubernetes $(kubectl version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])'): all passed in $((SECONDS - t0)) s"
