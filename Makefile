@@ -123,12 +123,12 @@ test-containers: images ## Kafka, the simulator and the service as containers (c
 helm-check: ## lint, render and validate the Helm chart offline (pinned helm and kubeconform, built with go)
 	deploy/helm-check.sh
 
-test-cluster: image ## helm install + helm test on a local single-node Kubernetes built from the Go module proxy (root; first build ~20 min, then ~3 min; not in CI)
+test-cluster: image ## helm install + helm test on a local single-node Kubernetes built from the Go module proxy (root; first build ~30 min, then ~2 min; CI: only where cached)
 	test -x "$(GOBIN_DIR)/helm" || deploy/helm-check.sh
 	IMAGE=call-control:dev deploy/cluster/helm-test.sh
 
-cluster-down: ## stop what test-cluster left running (KEEP_CLUSTER=1)
-	deploy/cluster.sh down
+cluster-down: ## stop what test-cluster left running (KEEP_CLUSTER=1): release, its broker and simulator, the cluster
+	deploy/cluster/helm-test.sh down
 
 sbom: deps ## CycloneDX SBOMs: the lock file, and the image (or this environment without Docker)
 	deploy/sbom.sh

@@ -12,7 +12,8 @@
 #      simulator knows, call_not_found for one it does not; both cases are run)
 #   4. the negative case: `helm upgrade` with a wrong application key, `helm test` must FAIL, and
 #      its log must name the error code unauthorized
-#   5. uninstall, stop the broker and the simulator, and the cluster down (KEEP_CLUSTER=1 keeps it)
+#   5. uninstall, stop the broker and the simulator, and the cluster down (KEEP_CLUSTER=1 keeps it;
+#      `helm-test.sh down` ends it later)
 # Exits non-zero when any expectation is not met; the hook's logs are printed either way.
 #
 # Env: IMAGE (call-control:dev), HELM (built by `make helm-check`), KEEP_CLUSTER (0),
@@ -65,7 +66,7 @@ cleanup() {
     local rc=$?
     if ((KEEP_CLUSTER)); then
         log "KEEP_CLUSTER=1: the release, broker, simulator and cluster are left running"
-        log "  $("$CLUSTER" env); deploy/cluster.sh down (and kafka/simulator) to stop"
+        log "  $("$CLUSTER" env); make cluster-down (deploy/cluster/helm-test.sh down) ends them"
         exit $rc
     fi
     remove_release
@@ -75,6 +76,12 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
+
+if [[ ${1:-} == down ]]; then # what KEEP_CLUSTER=1 left running (make cluster-down)
+    export KUBECONFIG="$CLUSTER_DIR/pki/admin.kubeconfig"
+    KEEP_CLUSTER=0
+    exit 0 # the EXIT trap (cleanup) does it
+fi
 
 # ------------------------------------------------------------------ 1-2. cluster, Kafka, Sinch
 "$CLUSTER" up

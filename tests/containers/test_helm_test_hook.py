@@ -2,8 +2,9 @@
 rendered by `helm template`, and its container (image, command, arguments, environment, user,
 read-only root) is started with Docker against the Kafka, simulator and service containers.
 
-There is no cluster here (and no registry for kind's or k3s's node images), so `helm test`
-itself cannot run; this runs the exact command it would. helm comes from `make helm-check`
+This runs the exact command `helm test` would, without a cluster; `make test-cluster` runs
+`helm test` itself on a local Kubernetes built from the Go module proxy
+(docs/helm-test-on-kubernetes.md), where its binaries are built. helm comes from `make helm-check`
 (`$(go env GOPATH)/bin/helm`), or HELM."""
 
 from __future__ import annotations
