@@ -11,6 +11,7 @@
 #   deploy/cluster.sh load IMAGE...   docker save IMAGE | ctr -n k8s.io images import
 #   deploy/cluster.sh env      the KUBECONFIG line to paste into a shell
 #
+# kubectl is the one built with it ($K8S_BIN/kubectl), the version of the cluster.
 # Parts: its own containerd (Debian's, on its own socket and state, CRI v1, cgroupfs, runc),
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet; no kube-proxy and no
 # DNS (the chart's pods reach Kafka and Sinch by IP). Pods sit on a Linux bridge ($BRIDGE,
@@ -52,7 +53,7 @@ PARTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kub
 
 log() { printf 'cluster: %s\n' "$*"; }
 err() { printf 'cluster: error: %s\n' "$*" >&2; }
-kubectl_admin() { kubectl --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
 pid_of() { [[ -f $PIDS/$1 ]] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null && cat "$PIDS/$1"; }
@@ -220,8 +221,8 @@ EOF
 # ------------------------------------------------------------------ up / down / status
 up() {
     ((EUID == 0)) || { err "root is needed (kubelet, containerd, the bridge)"; exit 1; }
-    for tool in openssl kubectl ctr containerd runc; do
-        command -v "$tool" >/dev/null 2>&1 || { err "$tool is missing (Debian: containerd runc kubectl openssl)"; exit 2; }
+    for tool in openssl ctr containerd runc; do
+        command -v "$tool" >/dev/null 2>&1 || { err "$tool is missing (Debian: containerd runc openssl)"; exit 2; }
     done
     [[ -x /usr/lib/cni/bridge ]] || { err "CNI plugins missing: apt-get install containernetworking-plugins"; exit 2; }
     "$SCRIPT_DIR/cluster/build.sh"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy/cluster/build.sh - the binaries of deploy/cluster.sh's single-node Kubernetes, built from
 # the Go module proxy (no release downloads, no registry here), cached in $K8S_BIN:
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet   k8s.io/kubernetes@$K8S_VERSION
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl
+#                                                                      k8s.io/kubernetes@$K8S_VERSION
 #   etcd                                                               go.etcd.io/etcd/server/v3@$ETCD_VERSION
 #   pause (the pod sandbox's process, static C) and pause.tar, its image for `ctr images import`
 # k8s.io/kubernetes's go.mod points k8s.io/* at ./staging, which its module zip lacks: the module
@@ -22,7 +23,7 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 K8S_CACHE=${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/callctl-k8s}
 K8S_BIN=${K8S_BIN:-$K8S_CACHE/$K8S_VERSION/bin}
 PAUSE_IMAGE=${PAUSE_IMAGE:-registry.k8s.io/pause:3.10}
-COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 
 log() { printf 'cluster-build: %s\n' "$*"; }
 err() { printf 'cluster-build: error: %s\n' "$*" >&2; }

@@ -31,6 +31,8 @@ KAFKA_PORT=${CLUSTER_KAFKA_PORT:-19092}
 SIM_PORT=${CLUSTER_SIM_PORT:-18700}
 KEEP_CLUSTER=${KEEP_CLUSTER:-0}
 HELM=${HELM:-$(command -v helm || echo "$(go env GOPATH)/bin/helm")}
+K8S_BIN=${K8S_BIN:-${K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/callctl-k8s}/${K8S_VERSION:-v1.34.4}/bin}
+kubectl() { "$K8S_BIN/kubectl" "$@"; } # the one built with the cluster (deploy/cluster/build.sh)
 NAMESPACE=callctl-test
 RELEASE=cc
 SIM_KEY=cluster-key
