@@ -217,8 +217,8 @@ def _need(target: Target) -> str:
 
 
 STAGE_ORDER = (
-    "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store", "publish",
-    "publish_ack", "loop_lag",
+    "fetch", "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store",
+    "publish", "publish_ack", "loop_lag",
 )  # fmt: skip
 
 

@@ -34,7 +34,8 @@ from bench.common import (
     percentile,
     system_cpu,
 )
-from bench.stages import scrape_stages
+from bench.sinch_time import SinchTimes, match
+from bench.stages import scrape_pages, scrape_stages
 from service.settings import TopicSettings
 from testkit.kafka import TopicCounter, create_topics, delete_topics, produce, read_topic
 from testkit.processes import ROOT, Process, SimulatorProcess, clean_env, free_port
@@ -65,6 +66,7 @@ class Contender:
     replicas: int = 1  # service: processes in one consumer group
     log_level: str = "INFO"
     env: tuple[tuple[str, str], ...] = ()  # service: more settings (diagnostic variants)
+    code: Path | None = None  # service: run this tree's code instead of the bench's snapshot
 
 
 @dataclass(slots=True)
@@ -112,6 +114,14 @@ class RunResult:
     handler_p99: float | None = None
     # service only: per stage (callctl_command_stage_seconds), count, mean/p50/p99 in ms
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    # open loop: Sinch's time as the simulator measured it per command (bench.sinch_time), and
+    # the added latency less that instead of the nominal delay (p50/p95/p99 above)
+    sinch_p50: float | None = None
+    sinch_p99: float | None = None
+    less_sinch_p50: float | None = None
+    less_sinch_p95: float | None = None
+    less_sinch_p99: float | None = None
+    sinch_unmatched: int = 0  # commands left out: their call's requests could not be paired
     loadgen_lag_p99_ms: float | None = None
     log_path: str = ""
     note: str = ""
@@ -293,7 +303,7 @@ def _one_proc(
         if contender.max_in_flight is not None:
             env["CALLCTL_MAX_IN_FLIGHT"] = str(contender.max_in_flight)
         env.update(contender.env)
-        return ServiceProcess(name, env, bench.workdir, bench.code)
+        return ServiceProcess(name, env, bench.workdir, contender.code or bench.code)
     argv = [sys.executable, "-m", f"bench.{contender.kind}", "--bootstrap", bench.bootstrap]
     argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]
     if contender.kind in ("naive", "floor"):
@@ -532,6 +542,7 @@ async def open_loop(
                 await proc.stop()
                 return result
             await asyncio.sleep(SAMPLE_S)
+        warm = await scrape_pages(proc.metrics_ports)  # the stages count from here
         loadgen = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -569,16 +580,20 @@ async def open_loop(
                 break
             await asyncio.sleep(SAMPLE_S)
         result.drained = samples[-1].count >= WARMUP_COMMANDS + sent
-        result.stages = await scrape_stages(proc.metrics_ports)
+        result.stages = await scrape_stages(proc.metrics_ports, warm)
         await proc.stop()
     result.sim_requests = await bench.simulator.requests_served()
     apply_samples(result, samples)
     start_ms = float(summary["startMs"])
-    sent_at = {
-        (r.partition, r.offset): r.timestamp_ms
-        for r in await read_topic(bench.bootstrap, commands_topic)
-        if r.timestamp_ms >= start_ms
-    }
+    measured = [
+        r for r in await read_topic(bench.bootstrap, commands_topic) if r.timestamp_ms >= start_ms
+    ]
+    sent_at = {(r.partition, r.offset): r.timestamp_ms for r in measured}
+    sinch = match(
+        (((r.key or b"").decode(errors="replace"), (r.partition, r.offset)) for r in measured),
+        await bench.simulator.request_log(),
+    )
+    less_sinch: list[float] = []
     latencies: list[float] = []
     done_at: list[int] = []
     parsed_all: list[dict[str, Any]] = []
@@ -590,6 +605,9 @@ async def open_loop(
         parsed_all.append(data)
         latencies.append(record.timestamp_ms - sent_at[source] - scenario.latency_ms)
         done_at.append(record.timestamp_ms)
+        took = sinch.by_command.get(source)
+        if took is not None:
+            less_sinch.append(record.timestamp_ms - sent_at[source] - took)
     _outcomes(result, parsed_all)
     _handler_times(result, parsed_all, scenario.latency_ms)
     result.results = len(latencies)
@@ -599,11 +617,25 @@ async def open_loop(
         result.p95 = percentile(latencies, 95)
         result.p99 = percentile(latencies, 99)
         result.max_ms = latencies[-1]
+    _apply_sinch_times(result, sinch, less_sinch)
     if sent_at and done_at:
         span = (max(done_at) - min(sent_at.values())) / 1000
         result.achieved = len(done_at) / span if span > 0 else None
         result.window_s = span
     return result
+
+
+def _apply_sinch_times(result: RunResult, sinch: SinchTimes, less_sinch: list[float]) -> None:
+    took = sorted(sinch.by_command.values())
+    if took:
+        result.sinch_p50 = percentile(took, 50)
+        result.sinch_p99 = percentile(took, 99)
+    less_sinch.sort()
+    if less_sinch:
+        result.less_sinch_p50 = percentile(less_sinch, 50)
+        result.less_sinch_p95 = percentile(less_sinch, 95)
+        result.less_sinch_p99 = percentile(less_sinch, 99)
+    result.sinch_unmatched = result.results - len(less_sinch)
 
 
 async def retried(bench: Bench, make: Callable[[], Awaitable[RunResult]]) -> RunResult:

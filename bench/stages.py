@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,24 +18,26 @@ from prometheus_client.parser import text_string_to_metric_families
 STAGE_METRIC = "callctl_command_stage_seconds"
 
 
-def parse(pages: list[str]) -> dict[str, dict[str, float]]:
+def parse(pages: Sequence[str], before: Sequence[str] = ()) -> dict[str, dict[str, float]]:
     """{stage: {"count", "mean_ms", "p50_ms", "p99_ms"}} from /metrics pages (one per replica:
-    their series add up)."""
+    their series add up), less what the `before` pages of the same replicas had counted (the
+    open loop's warm-up)."""
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, float] = defaultdict(float)
-    families = (f for page in pages for f in text_string_to_metric_families(page))
-    for family in families:
-        if family.name != STAGE_METRIC:
-            continue
-        for sample in family.samples:
-            stage = sample.labels.get("stage", "")
-            if sample.name.endswith("_bucket"):
-                buckets[stage][float(sample.labels["le"])] += sample.value
-            elif sample.name.endswith("_sum"):
-                sums[stage] += sample.value
-            elif sample.name.endswith("_count"):
-                counts[stage] += sample.value
+    for sign, group in ((1.0, pages), (-1.0, before)):
+        families = (f for page in group for f in text_string_to_metric_families(page))
+        for family in families:
+            if family.name != STAGE_METRIC:
+                continue
+            for sample in family.samples:
+                stage = sample.labels.get("stage", "")
+                if sample.name.endswith("_bucket"):
+                    buckets[stage][float(sample.labels["le"])] += sign * sample.value
+                elif sample.name.endswith("_sum"):
+                    sums[stage] += sign * sample.value
+                elif sample.name.endswith("_count"):
+                    counts[stage] += sign * sample.value
     out: dict[str, dict[str, float]] = {}
     for stage, count in counts.items():
         if not count:
@@ -68,12 +71,20 @@ def quantile(cumulative: list[tuple[float, float]], q: float) -> float:
     return lower_bound
 
 
-async def scrape_stages(ports: list[int]) -> dict[str, dict[str, float]]:
-    """The stage figures of the replicas listening on `ports`; empty when none answers."""
+async def scrape_pages(ports: list[int]) -> list[str]:
+    """The /metrics pages of the replicas listening on `ports` (those that answer)."""
     pages = []
     async with httpx.AsyncClient(timeout=5) as http:
         for port in ports:
             with contextlib.suppress(httpx.HTTPError):
                 response = await http.get(f"http://127.0.0.1:{port}/metrics")
                 pages.append(response.text)
-    return parse(pages)
+    return pages
+
+
+async def scrape_stages(
+    ports: list[int], before: Sequence[str] = ()
+) -> dict[str, dict[str, float]]:
+    """The stage figures of the replicas listening on `ports` since the `before` pages;
+    empty when none answers."""
+    return parse(await scrape_pages(ports), before)

@@ -148,9 +148,10 @@ class Service:
             group_id=settings.kafka.group_id,
             batch=True,
             max_records=settings.kafka.max_poll_records,
-            # FastStream sleeps this long again after an empty poll: keep it short, or a
-            # command arriving on a quiet topic waits up to twice this before it is read.
-            batch_timeout_ms=10,
+            # How long one poll waits for records; it returns as soon as one is fetched, and
+            # no sleep follows an empty poll (`guard_fetches`), so this costs no latency; it
+            # only bounds the wake-ups of an idle consumer (FastStream cancels it on stop).
+            batch_timeout_ms=100,
             auto_offset_reset=settings.kafka.auto_offset_reset,
             isolation_level="read_committed",  # commands of aborted transactions never run
             session_timeout_ms=settings.kafka.session_timeout_ms,

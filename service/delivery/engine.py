@@ -191,10 +191,14 @@ class Engine:
         if self._stopping:
             return  # not read as far as Kafka knows: the next owner gets them
         touched: set[TopicPartition] = set()
+        now_ms = time.time() * 1000
         for record in records:
             tp = record.tp
             if tp not in self._assigned:
                 continue  # fetched before its partition was revoked
+            if record.timestamp_ms is not None:
+                # The record's age when handed over: the broker's or producer's clock to ours.
+                self._stage("fetch", max(now_ms - record.timestamp_ms, 0.0) / 1000)
             self._offsets.read(tp, record.offset)
             if self._done_before and self._was_done(tp, record.offset):
                 self._offsets.done(tp, record.offset)

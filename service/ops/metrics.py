@@ -33,8 +33,8 @@ STAGE_BUCKETS = (
 )  # fmt: skip
 # Where a command's time goes (service.delivery.stages): each series exists from the start.
 STAGES = (
-    "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store", "publish",
-    "publish_ack", "loop_lag",
+    "fetch", "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store",
+    "publish", "publish_ack", "loop_lag",
 )  # fmt: skip
 
 
@@ -109,7 +109,8 @@ class Metrics:
         )
         self.stages = Histogram(
             "callctl_command_stage_seconds",
-            "Time of one stage of a command: place_wait (for an in-flight place), decode, "
+            "Time of one stage of a command: fetch (the record's age, from its Kafka timestamp "
+            "to the engine), place_wait (for an in-flight place), decode, "
             "claim, plan, sign (building and signing the request), request (one attempt, "
             "signing included), snapshot, store, publish (queued), publish_ack (the broker's "
             "acknowledgement, after the place is given back), loop_lag (the event loop's "

@@ -115,6 +115,15 @@ def test_stage_figures_add_up_over_replicas() -> None:
     assert 9.0 < claim["p99_ms"] <= 10.0
 
 
+def test_stage_figures_leave_out_what_the_warm_up_counted() -> None:
+    warm = PAGE.replace(" 100.0", " 50.0").replace("} 0.2", "} 0.05")
+    # after the warm-up: 50 more claims, all under 10 ms, 0.15 s in all
+    claim = parse([PAGE], before=[warm])["claim"]
+    assert claim["count"] == 50
+    assert claim["mean_ms"] == pytest.approx(3.0)
+    assert 1.0 < claim["p50_ms"] <= 10.0, "the 50 warm-up claims under 1 ms are not counted"
+
+
 def test_quantile_reads_buckets_like_prometheus() -> None:
     buckets = [(0.1, 10.0), (0.2, 20.0), (float("inf"), 30.0)]
     assert quantile(buckets, 0.5) == pytest.approx(0.15)
