@@ -305,12 +305,24 @@ def _ratio(a: float | None, b: float | None, kind: str) -> str:
     return f"{a / b:.1%}" if kind == "%" else f"{a / b:,.1f} x"
 
 
+OPEN_INTRO = [
+    "Added latency = result timestamp - command timestamp (both the broker's, LogAppendTime) "
+    "- Sinch's time, two ways: p50 / p95 / p99 less the simulator's nominal delay, and less "
+    "the time the simulator measured for each command's own request (its request log: read "
+    "to answer built, its delay, signature check and rules included; `bench/sinch_time.py`). "
+    "The verdict uses the second: a stand-in slowed by the busy machine is not the service's "
+    "time. floor@64 at the same rates is the no-service reference: what a bare consume, one "
+    "request and publish add on this machine.",
+]
+
+
 def open_table(report: Report) -> list[str]:
     lines = [
         "| scenario | contender | load | offered cmd/s | achieved cmd/s | results | "
-        "p50 ms | p95 ms | p99 ms | max ms | in-handler p50 / p99 ms | CPU s / 1,000 | "
+        "p50 ms | p95 ms | p99 ms | max ms | Sinch measured p50 / p99 ms | "
+        "less measured p50 / p95 / p99 ms | in-handler p50 / p99 ms | CPU s / 1,000 | "
         "producer lag p99 ms | other load (cores) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|",
     ]
     for run in sorted(report.open, key=lambda r: (_order(r.scenario), _rank(r.contender))):
         missing = "" if run.drained else f" ({run.expected - run.results:,} missing)"
@@ -318,11 +330,62 @@ def open_table(report: Report) -> list[str]:
             f"| {run.scenario.label} | {run.contender} | {_share(run.load_share)} | "
             f"{_n(run.rate)} | "
             f"{_n(run.achieved)} | {run.results:,}{missing} | {_n(run.p50)} | {_n(run.p95)} | "
-            f"{_n(run.p99)} | {_n(run.max_ms)} | {_n(run.handler_p50)} / {_n(run.handler_p99)} | "
+            f"{_n(run.p99)} | {_n(run.max_ms)} | {_n(run.sinch_p50, 1)} / {_n(run.sinch_p99, 1)} | "
+            f"{_n(run.less_sinch_p50)} / {_n(run.less_sinch_p95)} / {_n(run.less_sinch_p99)}"
+            f"{_unmatched(run)} | {_n(run.handler_p50)} / {_n(run.handler_p99)} | "
             f"{_n(run.cpu_per_1000, 2)} | {_n(run.loadgen_lag_p99_ms, 1)} | "
             f"{_n(run.foreign_cores, 2)} |"
         )
     return lines
+
+
+def budget_table(report: Report) -> list[str]:
+    """Where the machine's cores went in the Redis runs: two processes can only use what the
+    broker, the simulator, Redis and the harness leave of this machine's cores."""
+    runs = [r for r in report.closed if r.contender.startswith("service-redis") and r.busy_cores]
+    if not runs:
+        return []
+    cores = report.machine.get("nproc", "?")
+    lines = [
+        f"### Two processes / one: where the {cores} cores went",
+        "",
+        "Cores used while results arrived. 'left for the service' is the machine's cores less "
+        "every other process; 'ratio the CPU allows' is what the pair would reach on those "
+        "cores at the single process's CPU per command.",
+        "",
+        "| run | cmd/s | service processes | simulator | broker | Redis | harness | other | "
+        "machine busy | left for the service | ratio the CPU allows |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    one = next((r for r in runs if r.contender == "service-redis"), None)
+    for run in runs:
+        others = sum(
+            v or 0.0
+            for v in (
+                run.sim_cores,
+                run.broker_cores,
+                run.redis_cores,
+                run.harness_cores,
+                run.foreign_cores,
+            )
+        )
+        left = float(cores) - others if cores.isdigit() else None
+        allows = None
+        if left and one and one.cpu_per_1000 and one.throughput and run is not one:
+            allows = left / (one.cpu_per_1000 / 1000) / one.throughput
+        processes = " + ".join(f"{c:.2f}" for c in run.replica_cores) or "-"
+        lines.append(
+            f"| {run.contender} | {_n(run.throughput)} | {processes} | {_n(run.sim_cores, 2)} | "
+            f"{_n(run.broker_cores, 2)} | {_n(run.redis_cores, 2)} | "
+            f"{_n(run.harness_cores, 2)} | {_n(run.foreign_cores, 2)} | "
+            f"{_n(run.busy_cores, 2)} | {_n(left, 2)} | "
+            f"{'-' if allows is None else f'{allows:.2f} x'} |"
+        )
+    return [*lines, ""]
+
+
+def _unmatched(run: RunResult) -> str:
+    return f" ({run.sinch_unmatched:,} unpaired)" if run.sinch_unmatched else ""
 
 
 def _share(value: float | None) -> str:
@@ -450,11 +513,14 @@ def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
             "## Where the service's time goes (callctl_command_stage_seconds)",
             "",
             "Per stage: mean ms (p50 / p99 read from the histogram's buckets), over the whole "
-            "run. `request` includes `sign`; `publish_ack` is awaited after the in-flight "
+            "run (open loop: after the warm-up). `fetch` is a record's age when the engine "
+            "gets it (its timestamp to the hand-over; in a closed loop, the backlog's age); "
+            "`request` includes `sign`; `publish_ack` is awaited after the in-flight "
             "place is given back; `loop_lag` is how late a 100 ms timer fires (sampled).",
             "",
             *stage_table(report),
             "",
+            *budget_table(report),
         ]
         if "throughput" in plots:
             out += [f"![throughput of every contender]({plots['throughput']})", ""]
@@ -473,7 +539,7 @@ def markdown(report: Report, plots: dict[str, str], findings: str = "") -> str:
             "",
         ]
     if report.open:
-        out += ["## Open loop: added latency", "", *open_table(report), ""]
+        out += ["## Open loop: added latency", "", *OPEN_INTRO, "", *open_table(report), ""]
         if "latency" in plots:
             out += [f"![latency percentiles]({plots['latency']})", ""]
     if report.profile:

@@ -80,6 +80,8 @@ class Sample:
     extra_cpu: float  # load generator
     sys_busy: float
     rss_mib: float | None
+    redis_cpu: float | None = None
+    replica_cpu: list[float | None] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -100,6 +102,12 @@ class RunResult:
     sim_cores: float | None = None
     contender_cores: float | None = None
     foreign_cores: float | None = None
+    # where the machine's cores went while results arrived (the CPU budget of a run)
+    replica_cores: list[float] = field(default_factory=list)
+    broker_cores: float | None = None
+    redis_cores: float | None = None
+    harness_cores: float | None = None  # this process and the load generator
+    busy_cores: float | None = None  # the whole machine, every process
     sim_requests: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
     # open loop
@@ -134,6 +142,16 @@ class RunResult:
 # --- processes -------------------------------------------------------------------------
 
 
+def redis_pid() -> int | None:
+    """The local Redis server's pid, when one runs here (its CPU is part of a Redis run's
+    budget), found by its process name."""
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().strip() == "redis-server":
+                return int(stat.parent.name)
+    return None
+
+
 def broker_pid() -> int | None:
     local = Path(os.environ.get("CALLCTL_LOCAL_DIR", ROOT / ".local"))
     with contextlib.suppress(OSError, ValueError):
@@ -154,6 +172,7 @@ class Bench:
     code: Path  # the snapshot of service/, simulator/ and bench/ every process runs
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     broker: int | None = field(default_factory=broker_pid)
+    redis: int | None = field(default_factory=redis_pid)
     topics: list[str] = field(default_factory=list)
     extras: dict[str, str] = field(default_factory=dict)  # tools found at start
     noise_cores: float = 0.3  # other load above this: measure again ...
@@ -256,8 +275,11 @@ class Replicas:
                     last = ms if last is None else max(last, ms)
         return last
 
+    def each_cpu(self) -> list[float | None]:
+        return [cpu_seconds(pid) for pid in self.pids]
+
     def cpu(self) -> float | None:
-        values = [cpu_seconds(pid) for pid in self.pids]
+        values = self.each_cpu()
         return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
 
     def rss(self) -> float | None:
@@ -335,16 +357,19 @@ def _sample(
 ) -> Sample:
     """`extra_floor`: CPU the load generator has used so far, once it cannot be read."""
     own = os.times()
+    each = proc.each_cpu()
     return Sample(
         t=time.monotonic(),
         count=count,
-        cpu=proc.cpu(),
+        cpu=None if any(v is None for v in each) else sum(v or 0.0 for v in each),
         broker_cpu=cpu_seconds(bench.broker),
         sim_cpu=cpu_seconds(bench.simulator.pid),
         own_cpu=own.user + own.system,
         extra_cpu=max(cpu_seconds(extra_pid) or 0.0, extra_floor),
         sys_busy=system_cpu()[0],
         rss_mib=proc.rss(),
+        redis_cpu=cpu_seconds(bench.redis),
+        replica_cpu=each,
     )
 
 
@@ -375,9 +400,19 @@ def apply_samples(result: RunResult, samples: list[Sample]) -> None:
     result.sim_cpu_per_1000 = None if sim is None else sim / done * 1000
     result.sim_cores = None if sim is None else sim / span
     result.contender_cores = None if cpu is None else cpu / span
-    accounted = (cpu or 0) + (broker or 0) + (sim or 0)
-    accounted += (last.own_cpu - first.own_cpu) + (last.extra_cpu - first.extra_cpu)
+    redis = _delta(first.redis_cpu, last.redis_cpu)
+    harness = (last.own_cpu - first.own_cpu) + (last.extra_cpu - first.extra_cpu)
+    accounted = (cpu or 0) + (broker or 0) + (sim or 0) + (redis or 0) + harness
     result.foreign_cores = max(0.0, (last.sys_busy - first.sys_busy - accounted) / span)
+    result.broker_cores = None if broker is None else broker / span
+    result.redis_cores = None if redis is None else redis / span
+    result.harness_cores = harness / span
+    result.busy_cores = (last.sys_busy - first.sys_busy) / span
+    result.replica_cores = [
+        (b - a) / span
+        for a, b in zip(first.replica_cpu, last.replica_cpu, strict=False)
+        if a is not None and b is not None
+    ]
 
 
 def _parse(value: bytes) -> dict[str, Any]:

@@ -10,7 +10,8 @@ of different reports are not compared; ratios measured side by side are):
   CPU-per-command ratio (floor's / service's, so higher is better for both) >= 0.7;
 - **CPU** <= 0.5 s per 1,000 commands (the service at 0 ms);
 - **added latency** at 50 % of the measured maximum (open loop in `SHAPE_50`): p50 <= 5 ms,
-  p99 <= 25 ms;
+  p99 <= 25 ms, less the time the simulator measured for each command's request (the nominal
+  50 ms is reported beside it; floor@64 at the same rates is the no-service reference);
 - **two processes** in one group (Redis store) >= 1.7 x one, at 0 ms.
 """
 
@@ -145,16 +146,16 @@ def targets(closed: list[RunResult], open_runs: list[RunResult]) -> list[Target]
             f"service, {where0}",
         ),
         Target(
-            "added latency p50 at 50 % of the maximum",
-            half.p50 if half else None,
+            "added latency p50 at 50 % of the maximum, less Sinch's measured time",
+            half.less_sinch_p50 if half else None,
             5.0,
             False,
             "ms",
             where50 + (f", {half.rate:,.0f} cmd/s" if half and half.rate else ""),
         ),
         Target(
-            "added latency p99 at 50 % of the maximum",
-            half.p99 if half else None,
+            "added latency p99 at 50 % of the maximum, less Sinch's measured time",
+            half.less_sinch_p99 if half else None,
             25.0,
             False,
             "ms",
@@ -236,5 +237,7 @@ async def run_targets(
         for share in open_shares:
             rate = max(1.0, share * maximum.throughput)
             open_runs.append(await open_loop(SERVICE_64, SHAPE_50, rate, share))
+            # the no-service reference at the same rate: what the bare pipeline adds here
+            open_runs.append(await open_loop(FLOOR_64, SHAPE_50, rate, share))
         await drop()
     return closed_runs, open_runs
