@@ -32,7 +32,7 @@ from bench.runner import Contender, RunResult, open_loop, retried
 from bench.session import session, versions
 from bench.targets import FLOOR_64, PLACES, SERVICE_64, SHAPE_50
 
-STAGES = ("fetch", "claim", "request", "store", "publish", "publish_ack", "loop_lag")
+STAGES = ("fetch", "claim", "request", "store", "publish", "publish_ack", "loop_lag", "gc")
 
 
 def contenders(args: argparse.Namespace, before: Path | None) -> list[Contender]:

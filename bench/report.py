@@ -218,7 +218,7 @@ def _need(target: Target) -> str:
 
 STAGE_ORDER = (
     "fetch", "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store",
-    "publish", "publish_ack", "loop_lag",
+    "publish", "publish_ack", "loop_lag", "gc",
 )  # fmt: skip
 
 

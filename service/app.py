@@ -53,6 +53,7 @@ from service.kafka.adapter import (
 )
 from service.kafka.preflight import check_broker, output_topic_problems
 from service.kafka.topics import ensure_topics
+from service.ops.gc_pauses import freeze_and_time_collections
 from service.ops.health import HealthServer
 from service.ops.metrics import Metrics
 from service.ops.tracing import Tracing
@@ -369,8 +370,12 @@ class Service:
         self.resources.on_close("engine", lambda: engine.stop(self.settings.shutdown_grace_s))
         if self.callbacks is not None:  # after the broker: its producer publishes the events
             await self.callbacks.start()
+        # Everything made so far lives as long as the process: out of full collections' way.
+        frozen, stop_gc_timer = freeze_and_time_collections(self.metrics.stage)
+        self.resources.on_close("gc timer", stop_gc_timer)
         log.info(
             "service_started",
+            gc_frozen_objects=frozen,
             version=__version__,
             tracing=self.tracing.enabled,
             topic=self.settings.topics.commands,

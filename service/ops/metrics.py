@@ -34,7 +34,7 @@ STAGE_BUCKETS = (
 # Where a command's time goes (service.delivery.stages): each series exists from the start.
 STAGES = (
     "fetch", "place_wait", "decode", "claim", "plan", "sign", "request", "snapshot", "store",
-    "publish", "publish_ack", "loop_lag",
+    "publish", "publish_ack", "loop_lag", "gc",
 )  # fmt: skip
 
 
@@ -114,7 +114,8 @@ class Metrics:
             "claim, plan, sign (building and signing the request), request (one attempt, "
             "signing included), snapshot, store, publish (queued), publish_ack (the broker's "
             "acknowledgement, after the place is given back), loop_lag (the event loop's "
-            "delay of a 100 ms timer, sampled)",
+            "delay of a 100 ms timer, sampled), gc (a full garbage collection, which stalls "
+            "the event loop)",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=r,
