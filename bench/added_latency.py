@@ -49,7 +49,12 @@ def contenders(args: argparse.Namespace, before: Path | None) -> list[Contender]
 
 def row(run: RunResult) -> dict[str, Any]:
     stages = {
-        s: [round(run.stages[s]["mean_ms"], 2), round(run.stages[s]["p50_ms"], 2)]
+        s: [
+            round(run.stages[s]["mean_ms"], 2),
+            round(run.stages[s]["p50_ms"], 2),
+            round(run.stages[s]["p99_ms"], 1),
+            int(run.stages[s]["count"]),
+        ]
         for s in STAGES
         if s in run.stages
     }
@@ -63,7 +68,7 @@ def row(run: RunResult) -> dict[str, Any]:
         "sinchMs": [run.sinch_p50, run.sinch_p99],
         "sinchUnmatched": run.sinch_unmatched,
         "handlerLessNominal": [run.handler_p50, run.handler_p99],
-        "stagesMeanP50Ms": stages,
+        "stagesMeanP50P99MsCount": stages,
         "cpuPer1000": run.cpu_per_1000,
         "otherLoadCores": run.foreign_cores,
         "simulatorCores": run.sim_cores,
@@ -80,7 +85,7 @@ def line(r: dict[str, Any]) -> str:
     nominal = "/".join(_f(v) for v in r["addedNominal"])
     measured = "/".join(_f(v) for v in r["addedMeasured"])
     sinch = "/".join(_f(v) for v in r["sinchMs"])
-    stages = " ".join(f"{k}={v[0]}({v[1]})" for k, v in r["stagesMeanP50Ms"].items())
+    stages = " ".join(f"{k}={v[0]}({v[1]})" for k, v in r["stagesMeanP50P99MsCount"].items())
     return (
         f"{r['contender']:<18} {r['rate']:>6.0f}/s  added less 50 ms p50/p95/p99 {nominal:<17} "
         f"less measured {measured:<17} sinch p50/p99 {sinch:<11} "

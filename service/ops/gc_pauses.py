@@ -6,8 +6,9 @@ about 90,000 such objects (the libraries, the models, the app), and one full col
 took 135-290 ms on the 2-core bench machine under load (bench/results/2026-12-01-latency.md).
 Those objects live as long as the process, so once the service has started they are moved out
 of the collector's sight (`gc.freeze()`, after a `gc.collect()` so that no garbage is frozen
-with them): later full collections walk only what was made since. Nothing else changes: the
-generations, the thresholds, and what is collected.
+with them): later full collections walk only what was made since. The price: a start-up object
+that later becomes cyclic garbage is never freed, a bounded, one-time amount (the start-up's
+own garbage is collected before the freeze). The generations and thresholds do not change.
 
 Every full collection is timed into the `gc` stage (`callctl_command_stage_seconds`), so a
 pause that remains shows where a command's time went.
