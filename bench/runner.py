@@ -325,6 +325,12 @@ def _one_proc(
         if contender.max_in_flight is not None:
             env["CALLCTL_MAX_IN_FLIGHT"] = str(contender.max_in_flight)
         env.update(contender.env)
+        prefix = env.get("CALLCTL_IDEMPOTENCY__KEY_PREFIX")
+        if prefix is not None:
+            # Every run its own keys (its replicas share them): a retry, or another contender
+            # on the same backlog, would otherwise find each command done and answer it from
+            # the store without a request.
+            env["CALLCTL_IDEMPOTENCY__KEY_PREFIX"] = f"{prefix}{tag}:"
         return ServiceProcess(name, env, bench.workdir, contender.code or bench.code)
     argv = [sys.executable, "-m", f"bench.{contender.kind}", "--bootstrap", bench.bootstrap]
     argv += ["--topic", topics.commands, "--results", topics.results, "--group", group]

@@ -43,14 +43,15 @@ def floor_like_service(in_flight: int) -> Contender:
 
 def redis_service(run_id: str, replicas: int) -> Contender:
     """The service with the Redis store (shared by replicas), `replicas` processes in one group;
-    database 14, keys under the bench run's own prefix, kept ten minutes."""
+    database 14, keys under the bench run's prefix and each run's own (`bench.runner`), kept
+    ten minutes."""
+    name = "service-redis" if replicas == 1 else f"service-redis-x{replicas}"
     env = (
         ("CALLCTL_IDEMPOTENCY__BACKEND", "redis"),
         ("CALLCTL_IDEMPOTENCY__REDIS_URL", "redis://127.0.0.1:6379/14"),
         ("CALLCTL_IDEMPOTENCY__KEY_PREFIX", f"callctl:bench:{run_id}:"),
         ("CALLCTL_IDEMPOTENCY__RETENTION_S", "600"),
     )
-    name = "service-redis" if replicas == 1 else f"service-redis-x{replicas}"
     return Contender(name, "service", env=env, replicas=replicas)
 
 
