@@ -142,13 +142,19 @@ class RunResult:
 # --- processes -------------------------------------------------------------------------
 
 
-def redis_pid() -> int | None:
-    """The local Redis server's pid, when one runs here (its CPU is part of a Redis run's
-    budget), found by its process name."""
-    for stat in Path("/proc").glob("[0-9]*/comm"):
+def redis_pid(port: int = 6379) -> int | None:
+    """The pid of the local Redis server on `port` (the Redis contenders' store: its CPU is
+    part of their budget), found by its command line, which Redis rewrites to
+    "redis-server host:port"; tests may run others on other ports."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with contextlib.suppress(OSError):
-            if stat.read_text().strip() == "redis-server":
-                return int(stat.parent.name)
+            words = cmdline.read_bytes().replace(b"\0", b" ").split()
+            if (
+                words
+                and words[0].endswith(b"redis-server")
+                and any(w.endswith(f":{port}".encode()) for w in words)
+            ):
+                return int(cmdline.parent.name)
     return None
 
 
