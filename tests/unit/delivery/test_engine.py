@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 
 import structlog
 from structlog.testing import capture_logs
@@ -393,6 +395,29 @@ async def test_stages_are_reported() -> None:
     await settle()
     assert stages == ["place_wait", "publish", "publish_ack"]
     await engine.stop(grace_s=1)
+
+
+async def test_a_records_age_when_handed_over_is_its_fetch_stage() -> None:
+    seen: list[tuple[str, float]] = []
+    engine = Engine(
+        Gated(),
+        Publisher(FakeProducer()),
+        topics=TOPICS,
+        meter=Meter(),
+        max_in_flight=4,
+        max_buffered=100,
+        commit_interval_s=3600,
+        revoke_timeout_s=0.2,
+        stage=lambda name, seconds: seen.append((name, seconds)),
+    )
+    engine.start(FakeConsumer())
+    engine.assign({TP0})
+    stamped = dataclasses.replace(rec(0, "a"), timestamp_ms=int(time.time() * 1000) - 250)
+    engine.submit([stamped, rec(1, "b")])  # the second has no timestamp: no fetch figure
+    fetch = [seconds for name, seconds in seen if name == "fetch"]
+    assert len(fetch) == 1
+    assert 0.25 <= fetch[0] < 5.0
+    await engine.stop(grace_s=0.1)
 
 
 async def test_backpressure_counts_bytes_as_well_as_records() -> None:
