@@ -1,11 +1,14 @@
-"""Which transport under the service's httpx client: aiohttp's pool (the bridge,
-`httpx_aiohttp.AiohttpTransport`) or httpx's own (httpcore), measured side by side.
+"""Which transport under the service's httpx client, measured side by side: the service's own
+(`service.sinch.transport`, over aiohttp's pool), the earlier bridge to the same pool
+(`httpx_aiohttp.AiohttpTransport`), httpx's own (httpcore), and, as the reference line, the
+same signed requests straight through aiohttp with no httpx at all ("aiohttp direct").
 
-Starts its own simulator (0 ms), then alternates the two transports `--rounds` times: each
-round sends `--requests` signed PATCHes through the service's `SinchClient`, `--concurrency`
-at once, and records requests/s and this process's CPU seconds per 1,000 requests (the client
-side only; the simulator is another process). Run with `--loop uvloop` to see the same under
-uvloop. The numbers behind docs/decisions/0006-*.md.
+Starts its own simulator (0 ms), then alternates the lines `--rounds` times: each round sends
+`--requests` signed PATCHes through the service's `SinchClient` (the direct line: through an
+`aiohttp.ClientSession`), `--concurrency` at once, and records requests/s and this process's
+CPU seconds per 1,000 requests (the client side only; the simulator is another process). The
+loop is uvloop, as in the service (`--loop asyncio` for asyncio's own). The numbers behind
+docs/decisions/0006-*.md.
 
     uv run python -m bench.transport --requests 4000 --rounds 3
 """
@@ -43,8 +46,25 @@ def _client(connections: int, transport: httpx.AsyncBaseTransport | None) -> htt
     )
 
 
-def aiohttp_bridge(connections: int) -> httpx.AsyncClient:
+def own_transport(connections: int) -> httpx.AsyncClient:
+    """What the service uses: `service.sinch.transport.AiohttpPoolTransport`."""
     return _client(connections, None)
+
+
+def aiohttp_bridge(connections: int) -> httpx.AsyncClient:
+    """The bridge used before (`httpx_aiohttp.AiohttpTransport`), set up as the service had."""
+    import aiohttp
+    from httpx_aiohttp import AiohttpTransport
+
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=5.0
+    )
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=5.0)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    return _client(connections, AiohttpTransport(limits=limits, client=session))
 
 
 def httpx_native(connections: int) -> httpx.AsyncClient:
@@ -54,10 +74,47 @@ def httpx_native(connections: int) -> httpx.AsyncClient:
     return _client(connections, httpx.AsyncHTTPTransport(limits=limits, trust_env=False))
 
 
+DIRECT = "aiohttp direct"
 TRANSPORTS: dict[str, Callable[[int], httpx.AsyncClient]] = {
+    "own transport": own_transport,
     "aiohttp bridge": aiohttp_bridge,
     "httpx native": httpx_native,
 }
+
+
+async def direct_round(url: str, args: argparse.Namespace) -> dict[str, float]:
+    """The reference line: the same signed PATCHes straight through aiohttp, no httpx at all
+    (what `bench/floor.py` does), so the report shows what httpx and the bridge cost."""
+    import aiohttp
+
+    auth = SignedAuth(SIM_KEY, SIM_SECRET)
+    connector = aiohttp.TCPConnector(limit=args.concurrency, keepalive_timeout=5.0)
+    session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    queue = iter(range(args.requests))
+    failures = 0
+
+    async def one(path: str) -> int:
+        headers = auth.headers("PATCH", path, BODY)
+        headers["Content-Type"] = "application/json"
+        async with session.patch(url + path, data=BODY, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    async def worker() -> None:
+        nonlocal failures
+        for n in queue:
+            failures += await one(f"/calling/v1/calls/id/transport-{n % 500}") >= 300
+
+    await asyncio.gather(*(one(f"/calling/v1/calls/id/w{i}") for i in range(args.concurrency)))
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    await session.close()
+    return {
+        "requestsPerSecond": args.requests / wall,
+        "cpuPer1000": cpu / args.requests * 1000,
+        "failures": failures,
+    }
 
 
 async def one_round(
@@ -99,11 +156,16 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         simulator.start()
         try:
             await simulator.reset()
-            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in TRANSPORTS}
+            names = [n for n in (*TRANSPORTS, DIRECT) if n in args.only or not args.only]
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in names}
             for _ in range(args.rounds):
-                for name, make in TRANSPORTS.items():
-                    rounds[name].append(await one_round(simulator.url, make, args))
-                    print(name, json.dumps(rounds[name][-1]), flush=True)
+                for name in names:
+                    if name == DIRECT:
+                        found = await direct_round(simulator.url, args)
+                    else:
+                        found = await one_round(simulator.url, TRANSPORTS[name], args)
+                    rounds[name].append(found)
+                    print(name, json.dumps(found), flush=True)
         finally:
             await simulator.close()
     medians = {
@@ -127,7 +189,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument(
+        "--only", action="append", default=[], help="measure only this line (repeatable)"
+    )
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop

@@ -36,7 +36,6 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 # Paths are pure (the planner builds them); the client re-exports them and checks against them.
 from service.domain.paths import CALL_LEGS, CALLING_PREFIX, call_path
@@ -58,6 +57,7 @@ from service.sinch.hosts import (
     is_sinch_calling_host,
     validate_base_url,
 )
+from service.sinch.transport import AiohttpPoolTransport, client_session
 
 __all__ = [
     "CALL_LEGS",
@@ -73,13 +73,19 @@ _PATH_PREFIX = CALLING_PREFIX
 _PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})+")
 _DELTA_SECONDS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
 # Headers a caller may need; nothing else is kept.
-_KEPT_HEADERS = (
-    "content-type",
-    "content-length",
-    "date",
-    "location",
-    "retry-after",
-    "x-request-id",
+_KEPT_HEADERS = frozenset(
+    {b"content-type", b"content-length", b"date", b"location", b"retry-after", b"x-request-id"}
+)
+# Ours on every request; a client default or a trace header of the same name gives way.
+_OWN_HEADERS = frozenset(
+    {b"host", b"content-type", b"content-length", b"accept", b"accept-encoding"}
+    | {b"authorization", b"x-timestamp"}
+)
+_FIXED_HEADERS = (
+    (b"Content-Type", CONTENT_TYPE.encode("ascii")),
+    (b"Accept", b"application/json"),
+    # Bodies are small; identity keeps the size cap honest and spares the CPU.
+    (b"Accept-Encoding", b"identity"),
 )
 
 
@@ -183,6 +189,8 @@ def _is_bare_sinch_host(url: str) -> bool:
     return is_sinch_calling_host(url) and not (parts.path or parts.query or parts.fragment)
 
 
+# Regional hosts plus the Sinch hosts named for calls: a few; past this, parsed every time.
+_MAX_BASE_URLS = 64
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({307, 308})  # method and body kept: safe to repeat as the same PATCH
 
@@ -202,6 +210,16 @@ def _redirect_target(response: SinchResponse, url: str) -> tuple[str, str] | Non
     if any(segment in (".", "..") for segment in path.split("/")):
         return None
     return host, path
+
+
+def _kept_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """`_KEPT_HEADERS` from the raw list, lower-case names, in one pass (the first of each)."""
+    kept: dict[str, str] = {}
+    for name, value in raw:
+        lower = name.lower()
+        if lower in _KEPT_HEADERS:
+            kept.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
+    return kept
 
 
 def _http_date(value: str) -> datetime | None:
@@ -243,9 +261,9 @@ def build_http_client(
       TLS connections; keep ``keepalive_expiry`` under the peer's idle timeout to avoid
       reusing a connection the server is closing (reported as maybe-sent);
     * no redirects, HTTP/1.1 only;
-    * the connections are aiohttp's (``httpx_aiohttp.AiohttpTransport``): httpcore's pool
-      scans every connection on every request, which at a few hundred connections cost more
-      CPU than the rest of a command (docs/decisions/0003-httpx-over-aiohttp-pool.md);
+    * the connections are aiohttp's (``service.sinch.transport``): httpcore's pool scans
+      every connection on every request, which at a few hundred connections cost more CPU
+      than the rest of a command (docs/decisions/0003 and 0006);
     * ``trust_env=True`` by default so ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are honoured; an
       egress proxy is given as ``proxy`` (``CALLCTL_SINCH__PROXY_URL``), not read from the
       environment on every request. A given ``transport`` (tests) replaces all of this.
@@ -290,26 +308,12 @@ def _drop_cookie_jar(client: httpx.AsyncClient) -> None:
 
 def _aiohttp_transport(
     limits: httpx.Limits, *, trust_env: bool, proxy: str | None
-) -> AiohttpTransport:
-    """aiohttp's pool under httpx, with no cookie jar (see `_NoCookies`). An egress proxy is
-    named explicitly: aiohttp's `trust_env` re-reads the proxy environment on every request,
-    which cost more CPU than the request itself (bench/)."""
+) -> AiohttpPoolTransport:
+    """aiohttp's pool under httpx (`service.sinch.transport`), with no cookie jar. An egress
+    proxy is named explicitly: aiohttp's `trust_env` re-reads the proxy environment on every
+    request, which cost more CPU than the request itself (bench/)."""
     ssl_context = httpx.create_ssl_context(trust_env=trust_env)
-
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=limits.max_connections or 0,
-            keepalive_timeout=limits.keepalive_expiry,
-            ssl=ssl_context,
-        )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-    return AiohttpTransport(
-        limits=limits,
-        trust_env=trust_env,
-        proxy=httpx.Proxy(proxy) if proxy else None,
-        client=session,
-    )
+    return AiohttpPoolTransport(client_session(limits, ssl_context), limits=limits, proxy=proxy)
 
 
 class _NoCookies(httpx.Cookies):
@@ -354,6 +358,12 @@ class SinchClient:
             regional_url_template.format(region="use1")
         )
         self._http = http
+        # Read once: requests are built without `build_request` (see `_http_request`).
+        self._default_headers = tuple(
+            (name, value) for name, value in http.headers.raw if name.lower() not in _OWN_HEADERS
+        )
+        self._timeouts = http.timeout.as_dict()
+        self._base_urls: dict[str, httpx.URL] = {}
         self._auth = auth
         self._on_signed = on_signed  # seconds spent building and signing one request
         self._max_response_bytes = max_response_bytes
@@ -430,32 +440,60 @@ class SinchClient:
         return SinchResponse(
             status_code=response.status_code,
             body=body,
-            headers={
-                name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers
-            },
+            headers=_kept_headers(response.headers.raw),
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
             incomplete=incomplete,
         )
 
     def _http_request(self, request: SinchRequest, host: str) -> httpx.Request:
         # A separate frame so the Authorization value is never a local of ``send``.
-        url = httpx.URL(host + request.path)
+        # Built directly rather than with ``AsyncClient.build_request``, which re-parses the
+        # URL, merges header and cookie sets and re-encodes the body on every call (bench/):
+        # the client's default headers and timeouts are taken once, in ``__init__``.
+        url = self._url(host, request.path)
         if url.raw_path != request.path.encode("ascii"):
             raise SinchInvalidRequestError(
                 f"{request.method} {request.path} on {host}: httpx would send a different path",
                 error_type="PathMismatch",
             )
-        headers = dict(request.trace_headers)
-        headers.update(self._auth.headers(request.method, request.path, request.body))
-        headers.update(
-            {
-                "Content-Type": CONTENT_TYPE,
-                "Accept": "application/json",
-                # Bodies are small; identity keeps the size cap honest and spares the CPU.
-                "Accept-Encoding": "identity",
-            }
+        body = request.body
+        headers = [(b"Host", url.netloc), *self._default_headers, *_FIXED_HEADERS]
+        if body or request.method in ("POST", "PATCH"):
+            headers.append((b"Content-Length", str(len(body)).encode("ascii")))
+        for name, value in self._auth.headers(request.method, request.path, body).items():
+            headers.append((name.encode("ascii"), value.encode("ascii")))
+        for name, value in request.trace_headers.items():
+            encoded = name.encode("ascii")
+            if encoded.lower() not in _OWN_HEADERS:
+                headers.append((encoded, value.encode("ascii")))
+        prepared = httpx.Request(
+            request.method,
+            url,
+            headers=headers,
+            stream=httpx.ByteStream(body),
+            extensions={"timeout": self._timeouts},
         )
-        return self._http.build_request(request.method, url, content=request.body, headers=headers)
+        prepared.read()  # ``content`` readable, as for a request built from bytes
+        return prepared
+
+    def _url(self, host: str, path: str) -> httpx.URL:
+        """``httpx.URL(host + path)`` without parsing the text again on every request.
+
+        Parsing took ~7 % of the service's CPU (py-spy, bench/results/2026-12-01-cpu.md). The
+        host is parsed once; the path, already checked to be characters httpx leaves as they
+        are (``SinchRequest``), replaces the host URL's path in httpx's parsed form.
+        tests/unit/sinch/test_prepared_url.py holds this equal to the parsed URL."""
+        base = self._base_urls.get(host)
+        if base is None:
+            base = httpx.URL(host)
+            if len(self._base_urls) < _MAX_BASE_URLS:
+                self._base_urls[host] = base
+        reference = getattr(base, "_uri_reference", None)
+        if reference is None or base.raw_path not in (b"", b"/") or base.query:
+            return httpx.URL(host + path)  # an httpx whose URL is built otherwise: parse
+        url = httpx.URL.__new__(httpx.URL)
+        url._uri_reference = reference._replace(path=path)
+        return url
 
     async def _read_body(self, response: httpx.Response) -> tuple[bytes, str | None]:
         body = bytearray()

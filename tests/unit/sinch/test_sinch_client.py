@@ -14,7 +14,6 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from httpx_aiohttp import AiohttpTransport
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from service.sinch import (
     build_http_client,
     call_path,
 )
+from service.sinch.transport import AiohttpPoolTransport
 
 KEY = "5c0ffee0-aaaa-bbbb-cccc-000000000001"
 SECRET = "JViE5vDor0Sw3WllZka15Q=="
@@ -511,7 +511,7 @@ async def test_build_http_client_is_tuned_explicitly() -> None:
         assert http.headers["user-agent"].startswith("call-control/")
         # The connections are aiohttp's; the limits ride on the transport.
         transport = http._transport
-        assert isinstance(transport, AiohttpTransport)
+        assert isinstance(transport, AiohttpPoolTransport)
         assert transport.limits.max_connections == 64
         assert transport.limits.keepalive_expiry == 9.0
 
