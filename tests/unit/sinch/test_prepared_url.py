@@ -3,7 +3,10 @@ per request (`SinchClient._url`): it must be the URL httpx itself would have par
 
 from __future__ import annotations
 
+import gzip
+
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +72,20 @@ async def test_what_reaches_the_transport_is_the_signed_path_on_the_host() -> No
     assert request.headers["host"] == "127.0.0.1:1"
     assert request.headers["content-length"] == "2"
     assert request.content == b"{}"
+
+
+@pytest.mark.parametrize("coded", [False, True])
+async def test_the_body_is_read_decoded_whether_or_not_it_has_a_content_coding(
+    coded: bool,
+) -> None:
+    body = b'{"id":"x"}' * 50
+    headers = {"Content-Encoding": "gzip"} if coded else {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=headers, content=gzip.compress(body) if coded else body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        sinch = SinchClient(http, BasicAuth("key", "secret"), base_url="http://127.0.0.1:1")
+        response = await sinch.send(SinchRequest("GET", "/calling/v1/calls/id/a"))
+    assert response.body == body
+    assert response.incomplete is None

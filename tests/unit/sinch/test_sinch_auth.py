@@ -125,6 +125,18 @@ def test_utc_timestamp_defaults_to_now() -> None:
     assert before <= parsed <= datetime.now(UTC)
 
 
+def test_signed_auth_on_the_system_clock_stamps_now_in_utc_timestamps_form() -> None:
+    auth = SignedAuth("my-key", V1_SECRET)
+    for _ in range(3):
+        before = datetime.now(UTC).replace(microsecond=0)
+        stamp = auth.headers("GET", "/calling/v1/calls/id/a", b"")["x-timestamp"]
+        after = datetime.now(UTC)
+        parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        assert before <= parsed <= after
+        # The same text utc_timestamp gives for that instant (milliseconds, "Z").
+        assert stamp == utc_timestamp(parsed)
+
+
 def test_signed_auth_headers_match_an_independent_computation() -> None:
     fixed = datetime(2024, 6, 6, 17, 36, 0, 123_000, tzinfo=UTC)
     auth: Authenticator = SignedAuth("my-key", V1_SECRET, clock=lambda: fixed)
