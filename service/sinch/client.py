@@ -498,10 +498,10 @@ class SinchClient:
     async def _read_body(self, response: httpx.Response) -> tuple[bytes, str | None]:
         body = bytearray()
         # Without a content coding the bytes are the body: httpx's decoder and re-chunking
-        # (``aiter_bytes``) would only copy them.
-        encoded = "content-encoding" in response.headers
+        # (``aiter_bytes``) would only copy them. (A body already read is served by it.)
+        raw = not response.is_stream_consumed and "content-encoding" not in response.headers
         try:
-            async for chunk in response.aiter_bytes() if encoded else response.aiter_raw():
+            async for chunk in response.aiter_raw() if raw else response.aiter_bytes():
                 room = self._max_response_bytes - len(body)
                 if len(chunk) > room:
                     body += chunk[:room]
