@@ -94,11 +94,13 @@ class AiohttpPoolTransport(httpx.AsyncBaseTransport):
         self.limits = limits
         proxy_url = httpx.URL(proxy) if proxy else None
         self._proxy: URL | None = None
-        self._proxy_auth: aiohttp.BasicAuth | None = None
+        # Credentials in the proxy URL go in Proxy-Authorization, never in a logged URL.
+        self._proxy_headers: dict[str, str] | None = None
         if proxy_url is not None:
             self._proxy = URL(str(proxy_url.copy_with(username=None, password=None)))
             if proxy_url.username:
-                self._proxy_auth = aiohttp.BasicAuth(proxy_url.username, proxy_url.password)
+                basic = aiohttp.encode_basic_auth(proxy_url.username, proxy_url.password)
+                self._proxy_headers = {"Proxy-Authorization": basic}
         # httpx gives the same timeouts on every request: one ClientTimeout per distinct set.
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
@@ -118,7 +120,10 @@ class AiohttpPoolTransport(httpx.AsyncBaseTransport):
         session = self._session
         if session is None:
             session = self._session = self._make_session()
-        body = await request.aread()
+        try:
+            body = request.content  # SinchClient's requests carry their bytes, read
+        except httpx.RequestNotRead:
+            body = await request.aread()
         extensions = request.extensions
         sni_hostname = extensions.get("sni_hostname")
         try:
@@ -136,7 +141,7 @@ class AiohttpPoolTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(extensions.get("timeout", {})),
                 server_hostname=sni_hostname if isinstance(sni_hostname, str) else None,
                 proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
+                proxy_headers=self._proxy_headers,
             )
         except aiohttp.ClientError as exc:
             raise map_aiohttp_error(exc) from exc
