@@ -94,13 +94,15 @@ class AiohttpPoolTransport(httpx.AsyncBaseTransport):
         self.limits = limits
         proxy_url = httpx.URL(proxy) if proxy else None
         self._proxy: URL | None = None
-        # Credentials in the proxy URL go in Proxy-Authorization, never in a logged URL.
+        # Credentials in the proxy URL go in Proxy-Authorization, never in a logged URL:
+        # aiohttp moves the proxy request's Authorization there, on the CONNECT for https and
+        # on the request itself for http (what its deprecated `proxy_auth` did).
         self._proxy_headers: dict[str, str] | None = None
         if proxy_url is not None:
             self._proxy = URL(str(proxy_url.copy_with(username=None, password=None)))
             if proxy_url.username:
                 basic = aiohttp.encode_basic_auth(proxy_url.username, proxy_url.password)
-                self._proxy_headers = {"Proxy-Authorization": basic}
+                self._proxy_headers = {"Authorization": basic}
         # httpx gives the same timeouts on every request: one ClientTimeout per distinct set.
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 

@@ -45,6 +45,8 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
             + lines[0].encode("latin-1")
             + b"\r\nX-Seen-Auth: "
             + lower.get("authorization", "").encode("latin-1")
+            + b"\r\nX-Seen-Proxy-Auth: "
+            + lower.get("proxy-authorization", "").encode("latin-1")
             + b"\r\nContent-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
@@ -134,4 +136,17 @@ def test_an_error_aiohttp_has_no_httpx_name_for_is_left_as_it_is() -> None:
 def test_proxy_credentials_are_sent_as_a_header_never_in_the_url() -> None:
     pool = transport(proxy="http://user:p%40ss@proxy.example:3128")
     assert str(pool._proxy) == "http://proxy.example:3128"
-    assert pool._proxy_headers == {"Proxy-Authorization": "Basic dXNlcjpwQHNz"}  # user:p@ss
+    assert pool._proxy_headers == {"Authorization": "Basic dXNlcjpwQHNz"}  # user:p@ss
+
+
+async def test_an_egress_proxy_gets_the_absolute_url_and_its_credentials(echo_url: str) -> None:
+    # The echo server stands in for an HTTP proxy: it sees what a proxy would.
+    pool = transport(proxy=echo_url.replace("http://", "http://user:p%40ss@"))
+    try:
+        async with httpx.AsyncClient(transport=pool) as http:
+            target = "http://sinch.invalid/calling/v1/calls/id/a"
+            response = await http.patch(target, content=b"{}")
+            assert response.headers["x-request-line"] == f"PATCH {target} HTTP/1.1"
+            assert response.headers["x-seen-proxy-auth"] == "Basic dXNlcjpwQHNz"
+    finally:
+        await pool.aclose()
