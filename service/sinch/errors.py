@@ -128,9 +128,10 @@ _MAX_CAUSE_CHARS = 200
 def _from_aiohttp(cause: BaseException | None) -> tuple[bool, bool] | None:
     """(request_sent, timeout) read from the aiohttp error behind an httpx one.
 
-    The aiohttp transport maps every `ClientConnectionError` to `httpx.ConnectTimeout`,
-    including a connection dropped after the request was written; taken at its word that
-    would repeat a PATCH Sinch may have acted on. The original error says what happened.
+    The httpx error a transport chose is coarser than aiohttp's (the `httpx_aiohttp` bridge
+    mapped every `ClientConnectionError` to `httpx.ConnectTimeout`, even a connection dropped
+    after the request was written, which taken at its word would repeat a PATCH Sinch may
+    have acted on). The original error says what happened, whatever the transport.
     """
     if not isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
         return None
