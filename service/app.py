@@ -93,6 +93,7 @@ async def open_store(settings: Settings) -> IdempotencyStore:
             retention_s=idem.retention_s,
             connect_timeout_s=idem.redis_connect_timeout_s,
             socket_timeout_s=idem.redis_socket_timeout_s,
+            liveness_s=idem.liveness_s,
         )
         await redis_store.open()
         return redis_store

@@ -159,6 +159,10 @@ class IdempotencySettings(_Section):
     retention_s: int = Field(default=24 * 3600, ge=60)
     # Renewed every third of itself while the command runs; what a crashed owner costs.
     lease_s: float = Field(default=30.0, ge=3)
+    # Redis: each process keeps a liveness key of this TTL (renewed five times per TTL); a
+    # claim whose owner's key has expired (killed) is taken over at once instead of after
+    # its lease (docs/architecture.md, "Claims of a dead replica").
+    liveness_s: float = Field(default=5.0, ge=1, le=300)
     # Every Redis call gets a deadline: a black-holed Redis raises (and the command waits and
     # asks again) instead of hanging every lane and the lease renewals.
     redis_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)

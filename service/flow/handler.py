@@ -219,9 +219,17 @@ class CommandHandler:
         """The commandId's claim; while another live owner holds it (a hand-over under way),
         wait for its lease without holding an in-flight place."""
         claim = await self._persist(turn, self._leases.claim, command_id, print_)
+        if claim.kind is not ClaimKind.BUSY:
+            return claim
+        waited_from = time.monotonic()
         while claim.kind is ClaimKind.BUSY:
             await turn.pause(claim.retry_in_s)
             claim = await self._persist(turn, self._leases.claim, command_id, print_)
+        # Waiting on another owner's claim holds this call's lane and its partition's
+        # watermark: worth a line (a dead replica's claims, a duplicate commandId elsewhere).
+        log.info(
+            "claim_waited", waited_s=round(time.monotonic() - waited_from, 3), then=claim.kind.value
+        )
         return claim
 
     async def _persist(

@@ -14,6 +14,8 @@ docs/idempotency-redis.md.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 import time
 import uuid
@@ -38,6 +40,9 @@ _MAX_LOST_PER_COMMAND = 8
 # redis-py's default pool raises MaxConnectionsError past 100 at once, which a burst of
 # callbacks or a full in-flight window of commands reaches on a loaded machine.
 MAX_CONNECTIONS = 64
+# Liveness keys are `<key_prefix>owner/<owner id>`: "/" is in no commandId, and callback claims
+# start with "callback/", so no claim key can be one.
+LIVENESS_INFIX = "owner/"
 
 
 def redis_client(url: str, *, connect_timeout_s: float, socket_timeout_s: float) -> redis.Redis:
@@ -65,34 +70,43 @@ class EvictingRedisError(Refused):
 
 
 # KEYS[1] claim key; ARGV: fingerprint, owner, now, lease_until, retention_ms, expires_at, nonce,
-# lost (",nonce1,nonce2," of this owner's earlier calls whose reply never came, or "")
+# lost (",nonce1,nonce2," of this owner's earlier calls whose reply never came, or ""),
+# liveness key prefix (the owner's liveness key is this plus its owner id).
 # `expires_at` is checked here too, so retention follows the caller's clock like every backend;
 # the key's TTL only reclaims the memory. Each claim that takes the key records its call's nonce:
 # when a reply is lost (a socket timeout, a reset), the caller never went ahead, so the next call
 # that names the lost nonce takes the claim back instead of waiting out a lease it keeps renewing.
+# A claim marked `live` belongs to an owner that keeps a liveness key: once that key has expired
+# (the owner was killed, or has not reached Redis for the liveness time), the claim is taken over
+# as interrupted at once instead of after its lease. The liveness key is read by a name built
+# here, not passed in KEYS: a single Redis (not Redis Cluster), as the store already assumes.
 _CLAIM = """
 local entry = redis.call('HMGET', KEYS[1], 'fingerprint', 'lease_until', 'result', 'expires_at',
-                         'nonce')
-local fingerprint, lease_until, result, expires_at, nonce = entry[1], entry[2], entry[3],
-                                                             entry[4], entry[5]
+                         'nonce', 'owner', 'live')
+local fingerprint, lease_until, result, expires_at, nonce, owner, live = entry[1], entry[2],
+  entry[3], entry[4], entry[5], entry[6], entry[7]
 if fingerprint and expires_at and tonumber(expires_at) <= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[1])
   fingerprint = nil
 end
 if not fingerprint then
   redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'owner', ARGV[2], 'lease_until', ARGV[4],
-             'expires_at', ARGV[6], 'nonce', ARGV[7])
+             'expires_at', ARGV[6], 'nonce', ARGV[7], 'live', '1')
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return {'new'}
 end
 if fingerprint ~= ARGV[1] then return {'conflict'} end
 if result then return {'duplicate', result} end
 if nonce and ARGV[8] ~= '' and string.find(ARGV[8], ',' .. nonce .. ',', 1, true) then
-  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4], 'nonce', ARGV[7])
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4], 'nonce', ARGV[7],
+             'live', '1')
   return {'new'}
 end
-if tonumber(lease_until) <= tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4], 'nonce', ARGV[7])
+local gone = live and owner and redis.call('EXISTS', ARGV[9] .. owner) == 0
+if gone or tonumber(lease_until) <= tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lease_until', ARGV[4], 'nonce', ARGV[7],
+             'live', '1')
+  if gone then return {'interrupted', 'owner_gone'} end
   return {'interrupted'}
 end
 return {'busy', lease_until}
@@ -136,6 +150,7 @@ class RedisStore:
         retention_s: float,
         connect_timeout_s: float = 2.0,
         socket_timeout_s: float = 5.0,
+        liveness_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis_client(
@@ -146,6 +161,12 @@ class RedisStore:
         self._retention_ms = int(retention_s * 1000)
         self._clock = clock
         self.owner = new_owner_id()
+        # This process's liveness key: set at open, renewed several times per `liveness_s`,
+        # deleted at close. Claims of an owner whose key is gone are taken over at once.
+        self._liveness_prefix = key_prefix + LIVENESS_INFIX
+        self._liveness_key = self._liveness_prefix + self.owner
+        self._liveness_ms = int(liveness_s * 1000)
+        self._keeper: asyncio.Task[None] | None = None
         self._lost_claims: dict[str, list[str]] = {}
         self._renew: Any = self._redis.register_script(_RENEW)
         self._release: Any = self._redis.register_script(_RELEASE)
@@ -164,6 +185,18 @@ class RedisStore:
                 raise refused from None
             raise
         await self._check_eviction_policy()
+        await self._redis.set(self._liveness_key, b"1", px=self._liveness_ms)
+        self._keeper = asyncio.create_task(self._keep_alive(), name="store-liveness")
+
+    async def _keep_alive(self) -> None:
+        """Renew the liveness key five times per `liveness_s`: one missed renewal (a slow
+        Redis, a busy loop) must not make this live process look gone."""
+        while True:
+            await asyncio.sleep(self._liveness_ms / 5000)
+            try:
+                await self._redis.set(self._liveness_key, b"1", px=self._liveness_ms)
+            except Exception as error:  # Redis down: the claims wait for it, and so do we
+                log.warning("store_liveness_not_renewed", error=type(error).__name__)
 
     async def _check_eviction_policy(self) -> None:
         """Every policy but `noeviction` may drop keys when memory runs out, `volatile-*` ones
@@ -224,6 +257,7 @@ class RedisStore:
                     now + self._retention_ms / 1000,
                     nonce,
                     f",{','.join(lost)}," if lost else "",
+                    self._liveness_prefix,
                 ],
             )
         except BaseException:
@@ -232,6 +266,8 @@ class RedisStore:
             raise
         self._lost_claims.pop(command_id, None)
         kind = ClaimKind(reply[0].decode())
+        if kind is ClaimKind.INTERRUPTED and len(reply) > 1:
+            log.info("claim_taken_over", reason="owner_gone")
         if kind is ClaimKind.DUPLICATE:
             return Claim(kind, result=bytes(reply[1]))
         if kind is ClaimKind.BUSY:
@@ -259,6 +295,14 @@ class RedisStore:
                 await pipe.execute()
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+            # Stopped: nothing of this process runs any more, so its claims need no waiting.
+            with contextlib.suppress(redis.RedisError, OSError):
+                await self._redis.delete(self._liveness_key)
         await self._batch.close()
         await self._redis.aclose()
 

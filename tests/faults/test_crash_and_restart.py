@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.kafka import count_records, read_topic
+from testkit.kafka import count_records, create_topics, read_topic
 from testkit.processes import ROOT, SimulatorProcess
 from testkit.service import ServiceProcess
 from tests.faults.support import (
@@ -29,6 +29,7 @@ from tests.faults.support import (
 
 CALLS = int(os.environ.get("FAULT_CALLS", "300"))
 PER_CALL = int(os.environ.get("FAULT_PER_CALL", "10"))
+PARTITIONS = 6
 
 
 async def wait_until(
@@ -79,9 +80,9 @@ async def test_kill_minus_nine_mid_load_loses_nothing_and_repeats_nothing(
 async def test_two_replicas_one_stopped_and_started_during_the_load(
     kafka: str, simulator: SimulatorProcess, tmp_path: Path, stop: str
 ) -> None:
-    """SIGTERM hands the partitions over cleanly; kill -9 leaves claims leased in Redis by a
-    dead replica, which the survivor waits out (lease 15 s) before applying the
-    interrupted-command rule."""
+    """SIGTERM hands the partitions over cleanly; kill -9 leaves claims in Redis held by a
+    dead replica, which the survivor takes over once the dead replica's liveness key has
+    expired (not after the 15 s lease), applying the interrupted-command rule."""
     redis_url = os.environ.get("CALLCTL_TEST_REDIS")
     if not redis_url:
         pytest.fail("CALLCTL_TEST_REDIS is not set: run `deploy/redis.sh start` (`make test` does)")
@@ -97,6 +98,10 @@ async def test_two_replicas_one_stopped_and_started_during_the_load(
         CALLCTL_IDEMPOTENCY__KEY_PREFIX=f"fault:{uuid.uuid4().hex[:8]}:",
     )
     topics, planned, env = load.topics, load.planned, load.env
+    # Several partitions, as deployed (the test's producer would otherwise auto-create the
+    # topic with the broker's default of one, and one replica would own everything): both
+    # replicas own some, so the stopped one always leaves work to hand over.
+    await create_topics(kafka, [topics.commands], partitions=PARTITIONS)
     await simulator.set_faults(latencyMs=10)
     one = ServiceProcess("replica-1", env, tmp_path)
     two = ServiceProcess("replica-2", env, tmp_path)
