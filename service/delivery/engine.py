@@ -38,7 +38,7 @@ import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from service.delivery.answers import Answer, AnswerMeter, OutputTopics, messages
-from service.delivery.lanes import Lanes, Turn
+from service.delivery.lanes import Dropped, Lanes, Turn
 from service.delivery.offsets import OffsetTracker
 from service.delivery.publishing import Publisher
 from service.delivery.records import Record, TopicPartition
@@ -215,6 +215,8 @@ class Engine:
         self._flow_control(record.tp)  # a record left the buffer: maybe room to fetch again
         try:
             answer = await self._flow(record, turn)
+        except Dropped:
+            return  # not started: it stays pending, uncommitted, for the next owner
         except Exception as error:
             log.exception("command_crashed")
             try:

@@ -32,24 +32,33 @@ class Abandoned(Exception):
     it did, or would have done, is unknown."""
 
 
+class Dropped(Exception):
+    """Delivery dropped this record before its command started (a rebalance or a stop while it
+    waited on another owner's claim): like a record still queued, it gets no answer and stays
+    uncommitted, so the partition's next owner reads it."""
+
+
 class Turn:
     """A record's turn: its hold on an in-flight place, and all a flow may do with it.
 
     - `pause(s)`: wait without holding the place (a retry backoff), so others run meanwhile;
-    - `abandonable(work)`: await work that delivery may abandon; then `Abandoned` is raised.
+    - `abandonable(work)`: await work that delivery may abandon; then `Abandoned` is raised;
+    - `droppable(wait)`: a wait before the command has started anything, which delivery ends
+      when it drops the partition's waiting records; then `Dropped` is raised.
 
     Abandoning works through an `asyncio.timeout` scope whose deadline delivery moves to now:
     asyncio itself cancels the work and turns the cancellation into an exception of the scope,
     so no flow has to tell an abandonment from any other cancellation.
     """
 
-    __slots__ = ("_holding", "_scope", "_semaphore")
+    __slots__ = ("_drop_scope", "_holding", "_scope", "_semaphore")
 
     def __init__(self, semaphore: asyncio.Semaphore) -> None:
         """`semaphore` has just been acquired for this turn."""
         self._semaphore = semaphore
         self._holding = True
         self._scope: asyncio.Timeout | None = None
+        self._drop_scope: asyncio.Timeout | None = None
 
     async def pause(self, seconds: float) -> None:
         """Sleep without holding the in-flight place."""
@@ -77,11 +86,24 @@ class Turn:
 
     def _abandon(self) -> bool:
         """Cut short what runs under `abandonable`; False when nothing does."""
-        scope = self._scope
-        if scope is None:
-            return False
-        scope.reschedule(asyncio.get_running_loop().time())
-        return True
+        return _expire(self._scope)
+
+    async def droppable(self, wait: Awaitable[T]) -> T:
+        """Await `wait`; raises `Dropped` when delivery drops the record meanwhile."""
+        scope = self._drop_scope = asyncio.timeout(None)
+        try:
+            async with scope:
+                return await wait
+        except TimeoutError:
+            if scope.expired():
+                raise Dropped from None
+            raise
+        finally:
+            self._drop_scope = None
+
+    def _drop(self) -> bool:
+        """End what waits under `droppable`; False when nothing does."""
+        return _expire(self._drop_scope)
 
     @property
     def holding(self) -> bool:
@@ -96,6 +118,14 @@ class Turn:
             self._semaphore.release()
 
     _end = release
+
+
+def _expire(scope: asyncio.Timeout | None) -> bool:
+    """Move a scope's deadline to now: asyncio cancels what runs in it."""
+    if scope is None:
+        return False
+    scope.reschedule(asyncio.get_running_loop().time())
+    return True
 
 
 Process = Callable[[Record, Turn], Awaitable[None]]
@@ -210,13 +240,18 @@ class Lanes:
         return [k for k in self._tasks if tps is None or k[0] in tps]
 
     def drop_queued(self, tps: set[TopicPartition] | None = None) -> int:
-        """Forget records not yet started (they stay uncommitted: the next owner reads them)."""
+        """Forget records not yet started (they stay uncommitted: the next owner reads them),
+        those waiting under `Turn.droppable` included: a record waiting on another owner's
+        claim (a dead replica's) must not hold up a hand-over."""
         dropped = 0
         for key in self._keys_of(tps):
             queue = self._queues[key]
             dropped += len(queue)
             self._unbuffer(key[0], len(queue), sum(map(_size, queue)))
             queue.clear()
+            turn = self._running.get(key)
+            if turn is not None and turn._drop():
+                dropped += 1
         return dropped
 
     def _busy(self, tps: set[TopicPartition] | None) -> bool:

@@ -217,13 +217,15 @@ class CommandHandler:
 
     async def _claim(self, turn: Turn, command_id: str, print_: str) -> Claim:
         """The commandId's claim; while another live owner holds it (a hand-over under way),
-        wait for its lease without holding an in-flight place."""
+        wait for its lease without holding an in-flight place. Raises `Dropped` when delivery
+        drops the record meanwhile (the claim is not this flow's, so nothing is left held)."""
         claim = await self._persist(turn, self._leases.claim, command_id, print_)
         if claim.kind is not ClaimKind.BUSY:
             return claim
         waited_from = time.monotonic()
         while claim.kind is ClaimKind.BUSY:
-            await turn.pause(claim.retry_in_s)
+            # Nothing started yet: a hand-over or a stop drops this record instead of waiting.
+            await turn.droppable(turn.pause(claim.retry_in_s))
             claim = await self._persist(turn, self._leases.claim, command_id, print_)
         # Waiting on another owner's claim holds this call's lane and its partition's
         # watermark: worth a line (a dead replica's claims, a duplicate commandId elsewhere).

@@ -476,3 +476,43 @@ async def test_a_new_owner_skips_what_the_last_commit_says_is_done() -> None:
     await engine2.commit()
     assert consumer.last_committed(TP0) == 6
     await engine2.stop(grace_s=1)
+
+
+class WaitsOnAClaim:
+    """A flow whose record at offset 0 waits on another owner's claim (a dead replica's),
+    the way the handler does: a droppable pause, before anything has started."""
+
+    def __init__(self) -> None:
+        self.finished: list[int] = []
+
+    async def __call__(self, record: Record, turn: Turn) -> Answer:
+        if record.offset == 0:
+            while True:
+                await turn.droppable(turn.pause(0.05))
+        self.finished.append(record.offset)
+        return Answer(b"done", record.key, "succeeded")
+
+    def crashed(self, record: Record, error: Exception) -> Answer:
+        return Answer(b"crashed", record.key, "failed")
+
+
+async def test_revoke_drops_a_record_waiting_on_a_claim_at_once_unanswered_and_uncommitted() -> (
+    None
+):
+    """A hand-over must not wait for another owner's claim: the record has started nothing,
+    so it is dropped like a queued one, gets no answer, and the commit stays before it (its
+    later records done above it go into the metadata)."""
+    flow = WaitsOnAClaim()
+    producer = FakeProducer()
+    engine, consumer = make_engine(flow, producer=producer)
+    engine.submit([rec(0, "blocked"), rec(1, "other"), rec(2, "blocked")])
+    await settle()
+    await asyncio.sleep(0.06)
+    started = asyncio.get_running_loop().time()
+    await engine.revoke({TP0})
+    assert asyncio.get_running_loop().time() - started < 0.1, "no revoke timeout spent on it"
+    assert flow.finished == [1]
+    assert [m.value for m in producer.sent] == [b"done"], "the dropped record has no answer"
+    assert consumer.last_committed(TP0) == 0, "the next owner reads it again"
+    assert decode(consumer.metadata[-1][TP0], 0) == {1}, "what was done above it is skipped"
+    await engine.stop(grace_s=1)

@@ -5,7 +5,7 @@ import contextlib
 
 import pytest
 
-from service.delivery.lanes import Abandoned, Lanes, Turn
+from service.delivery.lanes import Abandoned, Dropped, Lanes, Turn
 from service.delivery.records import Record, TopicPartition
 
 TP = TopicPartition("commands", 0)
@@ -174,3 +174,30 @@ async def test_abandoned_while_waiting_for_its_place_back_releases_it_once() -> 
         lanes.put(rec(i, f"call-{i}"))
     assert await lanes.wait_idle(None, within_s=1)
     assert peak == 1, "one place, whatever was abandoned before"
+
+
+async def test_drop_queued_ends_a_droppable_wait_and_leaves_other_work_running() -> None:
+    outcome: list[str] = []
+    gate = asyncio.Event()
+
+    async def process(record: Record, turn: Turn) -> None:
+        if record.key == b"claim":
+            try:
+                await turn.droppable(turn.pause(10))
+            except Dropped:
+                outcome.append("dropped")
+            return
+        await gate.wait()
+        outcome.append("finished")
+
+    lanes = Lanes(max_in_flight=10, process=process)
+    lanes.put(rec(0, "claim"))
+    lanes.put(rec(1, "running"))
+    await asyncio.sleep(0.01)
+    assert lanes.drop_queued({TP}) == 1, "the waiting one counts as dropped"
+    await asyncio.sleep(0.01)
+    assert outcome == ["dropped"]
+    gate.set()
+    assert await lanes.wait_idle(None, within_s=1)
+    assert outcome == ["dropped", "finished"]
+    assert lanes.in_flight == 0 and lanes._semaphore._value == 10, "places all given back"

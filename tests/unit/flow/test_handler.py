@@ -14,7 +14,7 @@ from structlog.contextvars import bind_contextvars, clear_contextvars, merge_con
 from structlog.testing import capture_logs
 
 from service.delivery.answers import Answer, OutputTopics, messages
-from service.delivery.lanes import Turn
+from service.delivery.lanes import Dropped, Turn
 from service.delivery.publishing import Outgoing
 from service.delivery.records import Record
 from service.domain.decode import Rejection, decode_command
@@ -327,3 +327,44 @@ async def test_a_rejected_result_is_keyed_by_the_record_key(
     assert answer.dead_letter is not None
     [letter] = [m for m in messages(record, answer, TOPICS) if m.topic == "dead-letter"]
     assert letter.key == key, "the dead letter keeps the record's key"
+
+
+async def _claimed_by_another_owner(store: MemoryStore, command: dict[str, Any]) -> str:
+    """Claim the command as another (now gone or still live) owner; returns that owner."""
+    decoded = decode_command(None, json.dumps(command).encode(), max_bytes=65536)
+    assert not isinstance(decoded, Rejection)
+    print_ = fingerprint(decoded.model_dump_json(by_alias=True).encode())
+    other, store.owner = store.owner, "another-replica"
+    assert (await store.claim(command["commandId"], print_)).kind is ClaimKind.NEW
+    store.owner = other
+    return "another-replica"
+
+
+async def test_a_gone_owners_claim_is_interrupted_at_once_and_never_resent() -> None:
+    """The dead replica's liveness key expired: no lease wait, and a command that is not
+    harmless is answered outcome_unknown without a request."""
+    store = MemoryStore(lease_s=3600, retention_s=3600)
+    harness = Harness(store=store)
+    store.gone.add(await _claimed_by_another_owner(store, say()))
+    result = await asyncio.wait_for(harness.run(say()), timeout=2)
+    assert harness.requests == []
+    assert result["outcome"] == "failed" and result["error"]["code"] == "outcome_unknown"
+
+
+async def test_waiting_on_a_live_owners_claim_is_dropped_by_a_hand_over_leaving_nothing() -> None:
+    store = MemoryStore(lease_s=3600, retention_s=3600)
+    harness = Harness(store=store)
+    await _claimed_by_another_owner(store, say())
+    turn = await new_turn()
+    record = Record("commands", 0, 0, b"call-1", json.dumps(say()).encode())
+    with capture_logs() as logs:
+        waiting = asyncio.create_task(harness.handler(record, turn))
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), "BUSY: waits for the live owner"
+        assert turn._drop(), "the wait is droppable"
+        with pytest.raises(Dropped):
+            await waiting
+    assert harness.requests == []
+    assert harness.leases.held == frozenset(), "nothing claimed, nothing left renewed"
+    assert store._entries["c-1"].owner == "another-replica", "the claim stays the owner's"
+    assert not [line for line in logs if line["event"] == "claim_waited"]
