@@ -356,13 +356,20 @@ class Engine:
         self._assigned |= tps
         log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
 
-    async def restore_done(self, tps: set[TopicPartition]) -> None:
+    async def restore_done(
+        self, tps: set[TopicPartition], consumer: ConsumerControl | None = None
+    ) -> None:
         """Learn what the partitions' previous owner finished above its last commit, so those
-        records are not run again. Advice only: on any failure, they are run again."""
-        if self._consumer is None or not tps:
+        records are not run again. Advice only: on any failure, they are run again.
+
+        `consumer` is for a process's first assignment, which comes while the broker starts,
+        before `start`: without it a freshly started replica (the usual new owner after a
+        kill -9) would run again everything its predecessor finished above the watermark."""
+        consumer = consumer or self._consumer
+        if consumer is None or not tps:
             return
         try:
-            done = await self._consumer.completed(tps)
+            done = await consumer.completed(tps)
         except Exception as error:
             log.warning("completed_offsets_unread", error=type(error).__name__)
             return
