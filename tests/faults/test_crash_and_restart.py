@@ -107,8 +107,13 @@ async def test_two_replicas_one_stopped_and_started_during_the_load(
     two = ServiceProcess("replica-2", env, tmp_path)
     one.start()
     two.start()
+    # Both in the group, each owning partitions, before the load: otherwise the first one
+    # can do the whole first quarter alone and the stop hits a replica that owns nothing.
+    await started(one)
+    await started(two)
     await produce_commands(kafka, topics.commands, planned)
     await wait_until(len(planned) // 4, kafka, topics.results)
+    assert '"event":"command"' in two.logs(), "replica-2 had answered commands before its stop"
     if stop == "sigterm":
         assert two.terminate() == 0
     else:
