@@ -342,6 +342,8 @@ that large values are not printed in float notation. */}}
   value: {{ $v.idempotency.retentionSeconds | int64 | quote }}
 - name: CALLCTL_IDEMPOTENCY__LEASE_S
   value: {{ $v.idempotency.leaseSeconds | toString | quote }}
+- name: CALLCTL_IDEMPOTENCY__LIVENESS_S
+  value: {{ $v.idempotency.livenessSeconds | toString | quote }}
 - name: CALLCTL_MAX_IN_FLIGHT
   value: {{ $v.maxInFlight | int64 | quote }}
 - name: CALLCTL_MAX_BUFFERED
