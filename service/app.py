@@ -256,12 +256,9 @@ class Service:
 
     async def assign(self, tps: set[TopicPartition]) -> None:
         if self.engine is not None:
-            self.engine.assign(tps)
             # The first assignment comes before `after_startup` starts the engine: the
             # subscriber's consumer (the one assigning) reads the previous owner's metadata.
-            await self.engine.restore_done(
-                tps, ConsumerAdapter(subscriber_consumer(self.subscriber))
-            )
+            await self.engine.assign(tps, ConsumerAdapter(subscriber_consumer(self.subscriber)))
 
     # --- lifespan --------------------------------------------------------------------
 

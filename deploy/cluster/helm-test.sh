@@ -23,6 +23,8 @@ set -euo pipefail
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd)
 CLUSTER="$REPO_ROOT/deploy/cluster.sh"
+# the pinned uv (make exports it; CI runs without ~/.local/bin on PATH)
+UV_BIN=${UV:-$("$REPO_ROOT/deploy/uv.sh")}
 CHART="$REPO_ROOT/helm/call-control"
 IMAGE=${IMAGE:-call-control:dev}
 NODE_IP=${NODE_IP:-10.87.0.1}
@@ -93,8 +95,8 @@ mkdir -p "$CLUSTER_DIR"
 if [[ ! -f $SIM_PID_FILE ]] || ! kill -0 "$(cat "$SIM_PID_FILE")" 2>/dev/null; then
     # its own session (the pid file names it, and stop_simulator ends the whole group)
     SIM_HOST=$NODE_IP SIM_PORT=$SIM_PORT SIM_APPLICATION_KEY=$SIM_KEY SIM_APPLICATION_SECRET=$SIM_SECRET \
-        SIM_CREATE_CALLS=$LIVE_CALL setsid bash -c 'echo $$ >"$1"; cd "$2" && exec uv run --frozen python -m simulator' \
-        simulator "$SIM_PID_FILE" "$REPO_ROOT" >"$CLUSTER_DIR/simulator.log" 2>&1 </dev/null &
+        SIM_CREATE_CALLS=$LIVE_CALL setsid bash -c 'echo $$ >"$1"; cd "$2" && exec "$3" run --frozen python -m simulator' \
+        simulator "$SIM_PID_FILE" "$REPO_ROOT" "$UV_BIN" >"$CLUSTER_DIR/simulator.log" 2>&1 </dev/null &
 fi
 for _ in $(seq 1 100); do
     curl -fsS "http://$NODE_IP:$SIM_PORT/_admin/health" >/dev/null 2>&1 && break

@@ -38,6 +38,7 @@ import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 from service.delivery.answers import Answer, AnswerMeter, OutputTopics, messages
+from service.delivery.handover import Handover
 from service.delivery.lanes import Dropped, Lanes, Turn
 from service.delivery.offsets import OffsetTracker
 from service.delivery.publishing import Publisher
@@ -48,6 +49,9 @@ log = structlog.get_logger(logger_name="service.engine")
 
 command_log = structlog.get_logger(logger_name="service.command")
 LOOP_PROBE_S = 0.1
+# Reading a new partition's last commit is one round trip to the group coordinator; past this
+# (a coordinator moving, say) its records run without that advice rather than wait.
+HANDOVER_READ_TIMEOUT_S = 10.0
 
 
 class ConsumerControl(Protocol):
@@ -130,10 +134,9 @@ class Engine:
         self._rebalances = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._commit_lock = asyncio.Lock()
-        # Offsets a previous owner finished above its last commit (its commit metadata): read,
-        # they are done at once instead of run again (`restore_done`).
-        self._done_before: dict[TopicPartition, set[int]] = {}
-        self.skipped = 0
+        # Offsets a previous owner finished above its last commit (its commit metadata): read
+        # when a partition is assigned, they are done at once instead of run again.
+        self._handover = Handover()
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -200,13 +203,25 @@ class Engine:
                 # The record's age when handed over: the broker's or producer's clock to ours.
                 self._stage("fetch", max(now_ms - record.timestamp_ms, 0.0) / 1000)
             self._offsets.read(tp, record.offset)
-            if self._done_before and self._was_done(tp, record.offset):
-                self._offsets.done(tp, record.offset)
-                continue
-            self._lanes.put(record)
-            touched.add(tp)
+            if self._handover.holds(tp):
+                self._handover.keep(record)
+            elif self._admit(record):
+                touched.add(tp)
         for tp in touched:
             self._flow_control(tp)
+
+    def _admit(self, record: Record) -> bool:
+        """Queue a record on its lane, or mark it done if its previous owner finished it."""
+        if self._handover.was_done(record.tp, record.offset):
+            self._offsets.done(record.tp, record.offset)
+            return False
+        self._lanes.put(record)
+        return True
+
+    @property
+    def skipped(self) -> int:
+        """Records not run because the previous owner's last commit says they are done."""
+        return self._handover.skipped
 
     async def _process(self, record: Record, turn: Turn) -> None:
         # A lane runs its records one after another in one task: each starts a fresh context.
@@ -272,16 +287,6 @@ class Engine:
             offset=record.offset,
         )
 
-    def _was_done(self, tp: TopicPartition, offset: int) -> bool:
-        done = self._done_before.get(tp)
-        if done is None or offset not in done:
-            return False
-        done.discard(offset)
-        if not done:
-            del self._done_before[tp]
-        self.skipped += 1
-        return True
-
     def _flow_control(self, tp: TopicPartition) -> None:
         consumer = self._consumer
         if consumer is None or self._stopping:
@@ -339,7 +344,7 @@ class Engine:
             offsets = self._offsets.to_commit(only)
             if not offsets:
                 return
-            metadata, versions = self._offsets.metadata(offsets)
+            metadata, versions = self._offsets.metadata(offsets, self._handover.pending)
             try:
                 await self._consumer.commit(offsets, metadata)
             except Exception as error:  # a rebalance under way: the revoke path commits
@@ -350,49 +355,68 @@ class Engine:
 
     # --- rebalance -----------------------------------------------------------------------
 
-    def assign(self, tps: set[TopicPartition]) -> None:
-        self._joined = True
-        self._rebalances += 1
-        self._assigned |= tps
-        log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
-
-    async def restore_done(
+    async def assign(
         self, tps: set[TopicPartition], consumer: ConsumerControl | None = None
     ) -> None:
-        """Learn what the partitions' previous owner finished above its last commit, so those
-        records are not run again. Advice only: on any failure, they are run again.
+        """Own `tps`, after learning what their previous owner finished above its last commit,
+        so those records are not run again (advice only: on any failure they are run again).
+        Their fetching is paused meanwhile, and records fetched anyway wait (`Handover`).
 
         `consumer` is for a process's first assignment, which comes while the broker starts,
         before `start`: without it a freshly started replica (the usual new owner after a
         kill -9) would run again everything its predecessor finished above the watermark."""
-        consumer = consumer or self._consumer
-        if consumer is None or not tps:
+        self._joined = True
+        self._rebalances += 1
+        self._assigned |= tps
+        log.info("partitions_assigned", partitions=sorted(f"{t}-{p}" for t, p in tps))
+        control = consumer or self._consumer
+        if control is None or not tps:
             return
+        self._handover.hold(tps)
+        done: dict[TopicPartition, frozenset[int]] = {}
+        self._pause_quietly(control, tps)
         try:
-            done = await consumer.completed(tps)
+            done = await asyncio.wait_for(control.completed(tps), HANDOVER_READ_TIMEOUT_S)
         except Exception as error:
             log.warning("completed_offsets_unread", error=type(error).__name__)
-            return
-        for tp, offsets in done.items():
-            if offsets and tp in self._assigned:
-                self._done_before[tp] = set(offsets)
+        finally:
+            held = self._handover.release(tps, done)
+            owned = tps & self._assigned  # a stop or a revoke may have come meanwhile
+            if not self._stopping:
+                self._resume_quietly(control, owned - self._paused)
+                admitted = {r.tp for r in held if r.tp in owned and self._admit(r)}
+                for tp in admitted:
+                    self._flow_control(tp)
         if done:
             log.info("completed_offsets_restored", offsets=sum(map(len, done.values())))
+
+    @staticmethod
+    def _pause_quietly(control: ConsumerControl, tps: set[TopicPartition]) -> None:
+        try:
+            control.pause(tps)
+        except Exception:  # records fetched anyway are held all the same
+            log.exception("flow_control_failed", partitions=len(tps))
+
+    @staticmethod
+    def _resume_quietly(control: ConsumerControl, tps: set[TopicPartition]) -> None:
+        try:
+            control.resume(tps)
+        except Exception:  # not assigned any more: nothing to resume
+            log.exception("flow_control_failed", partitions=len(tps))
 
     async def revoke(self, tps: set[TopicPartition]) -> None:
         """Finish or abandon the partitions' work and commit it, before they are handed over."""
         if not tps:
             return
-        for tp in tps:
-            self._done_before.pop(tp, None)
         self._assigned -= tps
         self._paused -= tps
         dropped = self._lanes.drop_queued(tps)
         finished = await self._lanes.wait_idle(tps, self._revoke_timeout_s)
         if not finished:
             await self._lanes.abandon(tps, self._revoke_timeout_s)
-        await self.commit(only=tps)
+        await self.commit(only=tps)  # still saying what the previous owner did, if unread
         self._offsets.forget(tps)
+        self._handover.forget(tps)
         log.info(
             "partitions_revoked",
             partitions=sorted(f"{t}-{p}" for t, p in tps),

@@ -9,6 +9,7 @@ pending offsets plus a set of finished ones is enough.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from service.delivery.completed import encode
 from service.delivery.records import TopicPartition
@@ -83,14 +84,20 @@ class OffsetTracker:
         return moved
 
     def metadata(
-        self, offsets: dict[TopicPartition, int]
+        self,
+        offsets: dict[TopicPartition, int],
+        done_elsewhere: Callable[[TopicPartition], Iterable[int]] = lambda _: (),
     ) -> tuple[dict[TopicPartition, str], dict[TopicPartition, int]]:
         """For `offsets` about to be committed: each partition's commit metadata (what is done
-        above its watermark, `completed.encode`) and the version it describes."""
+        above its watermark, `completed.encode`) and the version it describes.
+
+        `done_elsewhere` adds offsets done but not yet read: a previous owner's, not fetched
+        since, so a commit of ours does not erase what its last commit said."""
         metadata, versions = {}, {}
         for tp, offset in offsets.items():
             partition = self._partitions[tp]
-            metadata[tp] = encode(offset, partition.done_above_watermark)
+            above = {o for o in done_elsewhere(tp) if o >= offset}
+            metadata[tp] = encode(offset, partition.done_above_watermark | above)
             versions[tp] = partition.version
         return metadata, versions
 

@@ -33,7 +33,11 @@ async def test_a_fresh_process_skips_the_offsets_the_last_commit_says_are_done(
         for say in says:
             await client.send(say)
         # The previous owner's last commit: offset 0, with offsets 1 and 2 done above it.
-        committer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=group)
+        # No auto-commit: its commit at stop (of whatever position it had resolved by then,
+        # 0 or the end) would overwrite this one.
+        committer = AIOKafkaConsumer(
+            bootstrap_servers=kafka, group_id=group, enable_auto_commit=False
+        )
         await committer.start()
         try:
             tp = TopicPartition(topic, 0)

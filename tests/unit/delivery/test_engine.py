@@ -34,6 +34,8 @@ class FakeConsumer:
         self.metadata.append(dict(metadata))
 
     async def completed(self, tps: set[TopicPartition]) -> dict[TopicPartition, frozenset[int]]:
+        if not self.commits:
+            return {}
         return {tp: decode(self.metadata[-1].get(tp), self.commits[-1][tp]) for tp in tps}
 
     def pause(self, tps: set[TopicPartition]) -> None:
@@ -98,7 +100,7 @@ class Gated:
         return Answer(b"crashed", record.key, "failed")
 
 
-def make_engine(
+async def make_engine(
     handler: Flow,
     *,
     max_buffered: int = 1000,
@@ -118,7 +120,8 @@ def make_engine(
     )
     consumer = FakeConsumer()
     engine.start(consumer)
-    engine.assign({TP0, TP1})
+    await engine.assign({TP0, TP1})
+    consumer.pause_calls = consumer.resume_calls = 0  # the assignment's own pause and resume
     return engine, consumer
 
 
@@ -133,7 +136,7 @@ async def settle() -> None:
 
 async def test_commits_only_up_to_the_lowest_unfinished_offset() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler)
+    engine, consumer = await make_engine(handler)
     engine.submit([rec(0, "a"), rec(1, "b"), rec(2, "c")])
     await settle()
     handler.release(1, 2)
@@ -152,7 +155,7 @@ async def test_commits_only_up_to_the_lowest_unfinished_offset() -> None:
 
 async def test_records_of_unowned_partitions_are_ignored() -> None:
     handler = Gated()
-    engine, _ = make_engine(handler)
+    engine, _ = await make_engine(handler)
     engine.submit([rec(0, "a", TopicPartition("commands", 9))])
     await settle()
     assert handler.started == []
@@ -161,7 +164,7 @@ async def test_records_of_unowned_partitions_are_ignored() -> None:
 
 async def test_backpressure_pauses_only_the_partition_over_its_share() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler, max_buffered=4)  # two partitions: 2 each
+    engine, consumer = await make_engine(handler, max_buffered=4)  # two partitions: 2 each
     engine.submit([rec(i, "same-call") for i in range(6)])
     await settle()
     assert consumer.paused == {TP0}, "the other partition's calls keep being fetched"
@@ -182,7 +185,7 @@ async def test_backpressure_pauses_only_the_partition_over_its_share() -> None:
 
 async def test_records_waiting_for_a_place_are_dropped_at_stop_not_run() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler, max_in_flight=1)
+    engine, consumer = await make_engine(handler, max_in_flight=1)
     engine.submit([rec(i, f"call-{i}") for i in range(5)])  # five calls, one place
     await settle()
     stopping = asyncio.create_task(engine.stop(grace_s=5))
@@ -195,7 +198,7 @@ async def test_records_waiting_for_a_place_are_dropped_at_stop_not_run() -> None
 
 async def test_revoke_drops_waiting_records_waits_for_running_and_commits() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler)
+    engine, consumer = await make_engine(handler)
     engine.submit([rec(0, "call"), rec(1, "call"), rec(5, "other", TP1)])
     await settle()
     revoking = asyncio.create_task(engine.revoke({TP0}))
@@ -212,7 +215,7 @@ async def test_revoke_drops_waiting_records_waits_for_running_and_commits() -> N
 async def test_revoke_abandons_what_does_not_finish_in_time() -> None:
     handler = Gated()
     producer = FakeProducer()
-    engine, consumer = make_engine(handler, producer=producer)
+    engine, consumer = await make_engine(handler, producer=producer)
     engine.submit([rec(0, "stuck")])
     await settle()
     await engine.revoke({TP0})
@@ -223,7 +226,7 @@ async def test_revoke_abandons_what_does_not_finish_in_time() -> None:
 
 async def test_stop_lets_running_work_finish_within_grace_then_commits() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler)
+    engine, consumer = await make_engine(handler)
     engine.submit([rec(0, "a"), rec(1, "b")])
     await settle()
     handler.release(0)
@@ -241,7 +244,7 @@ async def test_stop_lets_running_work_finish_within_grace_then_commits() -> None
 def test_state_reports_lag_from_the_watermark() -> None:
     async def scenario() -> EngineState:
         handler = Gated()
-        engine, _ = make_engine(handler)
+        engine, _ = await make_engine(handler)
         engine.submit([rec(40, "a")])
         await settle()
         state = engine.state()
@@ -282,7 +285,7 @@ async def test_an_answer_is_published_counted_and_logged_once_acknowledged() -> 
         summary={"command_id": "cmd-0", "attempts": 0},
     )
     producer, meter = FakeProducer(), Meter()
-    engine, consumer = make_engine(Answering(answer), producer=producer, meter=meter)
+    engine, consumer = await make_engine(Answering(answer), producer=producer, meter=meter)
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         engine.submit([Record("commands", 0, 7, b"call", b"raw bytes")])
         await settle()
@@ -306,7 +309,7 @@ async def test_an_answer_is_published_counted_and_logged_once_acknowledged() -> 
 
 async def test_a_crashing_flow_still_answers_and_its_lines_carry_the_context() -> None:
     producer = FakeProducer()
-    engine, consumer = make_engine(Answering(None), producer=producer)
+    engine, consumer = await make_engine(Answering(None), producer=producer)
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         engine.submit([rec(3, "call"), rec(4, "call")])
         await settle()
@@ -343,7 +346,7 @@ class HeldAcks(FakeProducer):
 async def test_the_place_is_given_back_once_the_answer_is_queued_not_acknowledged() -> None:
     handler = Gated()
     producer = HeldAcks()
-    engine, consumer = make_engine(handler, max_in_flight=1, producer=producer)
+    engine, consumer = await make_engine(handler, max_in_flight=1, producer=producer)
     engine.submit([rec(0, "a"), rec(1, "b")])  # two calls, one place
     handler.release(0, 1)
     await settle()
@@ -362,7 +365,7 @@ async def test_the_place_is_given_back_once_the_answer_is_queued_not_acknowledge
 async def test_a_calls_next_command_waits_for_the_previous_answers_ack() -> None:
     handler = Gated()
     producer = HeldAcks()
-    engine, _ = make_engine(handler, producer=producer)
+    engine, _ = await make_engine(handler, producer=producer)
     engine.submit([rec(0, "a"), rec(1, "a")])  # one call: its order is kept
     handler.release(0, 1)
     await settle()
@@ -389,7 +392,7 @@ async def test_stages_are_reported() -> None:
         stage=lambda name, seconds: stages.append(name) if seconds >= 0 else None,
     )
     engine.start(FakeConsumer())
-    engine.assign({TP0})
+    await engine.assign({TP0})
     engine.submit([rec(0, "a")])
     handler.release(0)
     await settle()
@@ -411,7 +414,7 @@ async def test_a_records_age_when_handed_over_is_its_fetch_stage() -> None:
         stage=lambda name, seconds: seen.append((name, seconds)),
     )
     engine.start(FakeConsumer())
-    engine.assign({TP0})
+    await engine.assign({TP0})
     stamped = dataclasses.replace(rec(0, "a"), timestamp_ms=int(time.time() * 1000) - 250)
     engine.submit([stamped, rec(1, "b")])  # the second has no timestamp: no fetch figure
     fetch = [seconds for name, seconds in seen if name == "fetch"]
@@ -422,7 +425,7 @@ async def test_a_records_age_when_handed_over_is_its_fetch_stage() -> None:
 
 async def test_backpressure_counts_bytes_as_well_as_records() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler, max_buffered=1000)
+    engine, consumer = await make_engine(handler, max_buffered=1000)
     engine._max_buffered_bytes = 2 * 100_000  # two partitions: 100,000 bytes each
     big = [Record(TP0.topic, 0, i, b"k", b"x" * 30_000) for i in range(5)]
     engine.submit(big)
@@ -441,7 +444,7 @@ async def test_backpressure_counts_bytes_as_well_as_records() -> None:
 
 async def test_a_new_owner_skips_what_the_last_commit_says_is_done() -> None:
     handler = Gated()
-    engine, consumer = make_engine(handler)
+    engine, consumer = await make_engine(handler)
     engine.submit([rec(i, f"call-{i}") for i in range(6)])
     await settle()
     handler.release(1, 2, 4)  # 0, 3 and 5 still run
@@ -466,8 +469,7 @@ async def test_a_new_owner_skips_what_the_last_commit_says_is_done() -> None:
         revoke_timeout_s=0.2,
     )
     engine2.start(consumer)
-    engine2.assign({TP0})
-    await engine2.restore_done({TP0})
+    await engine2.assign({TP0})
     engine2.submit([rec(i, f"call-{i}") for i in range(6)])
     second.release(0, 3, 5)
     await settle()
@@ -476,6 +478,109 @@ async def test_a_new_owner_skips_what_the_last_commit_says_is_done() -> None:
     await engine2.commit()
     assert consumer.last_committed(TP0) == 6
     await engine2.stop(grace_s=1)
+
+
+class SlowMetadata(FakeConsumer):
+    """A consumer whose read of the last commit's metadata ends when the test says so (or
+    fails), the way a group coordinator answers while records are already being fetched."""
+
+    def __init__(self, done: dict[TopicPartition, frozenset[int]], fail: bool = False) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.done, self.fail = done, fail
+
+    async def completed(self, tps: set[TopicPartition]) -> dict[TopicPartition, frozenset[int]]:
+        await self.answer.wait()
+        if self.fail:
+            raise ConnectionError("coordinator moved")
+        return {tp: self.done.get(tp, frozenset()) for tp in tps}
+
+
+def bare_engine(handler: Flow) -> Engine:
+    return Engine(
+        handler,
+        Publisher(FakeProducer()),
+        topics=TOPICS,
+        meter=Meter(),
+        max_in_flight=100,
+        max_buffered=1000,
+        commit_interval_s=3600,
+        revoke_timeout_s=0.2,
+    )
+
+
+async def test_records_fetched_while_the_metadata_is_read_wait_for_it() -> None:
+    handler = Gated()
+    engine = bare_engine(handler)
+    consumer = SlowMetadata({TP0: frozenset({1, 2})})
+    engine.start(consumer)
+    assigning = asyncio.create_task(engine.assign({TP0}))
+    await settle()
+    assert consumer.paused == {TP0}, "no fetching while the previous owner's work is unread"
+    engine.submit([rec(i, f"call-{i}") for i in range(4)])  # fetched before the pause
+    await settle()
+    assert handler.started == [], "held until the metadata is read"
+    consumer.answer.set()
+    await assigning
+    await settle()
+    assert consumer.paused == set()
+    assert sorted(handler.started) == [0, 3], "1 and 2 were done by the previous owner"
+    assert engine.skipped == 2
+    handler.release(0, 3)
+    await settle()
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 4
+    await engine.stop(grace_s=1)
+
+
+async def test_a_commit_keeps_what_the_previous_owner_did_that_is_not_fetched_yet() -> None:
+    handler = Gated()
+    engine = bare_engine(handler)
+    consumer = SlowMetadata({TP0: frozenset({1, 2, 4})})
+    consumer.answer.set()
+    engine.start(consumer)
+    await engine.assign({TP0})
+    engine.submit([rec(0, "a"), rec(1, "b")])  # 2 and 4 not fetched yet
+    handler.release(0)
+    await settle()
+    await engine.commit()
+    assert consumer.last_committed(TP0) == 2
+    assert decode(consumer.metadata[-1][TP0], 2) == {2, 4}, "a crash now must not rerun them"
+    await engine.stop(grace_s=1)
+
+
+async def test_a_failed_metadata_read_runs_the_held_records() -> None:
+    handler = Gated()
+    engine = bare_engine(handler)
+    consumer = SlowMetadata({TP0: frozenset({1})}, fail=True)
+    engine.start(consumer)
+    assigning = asyncio.create_task(engine.assign({TP0}))
+    await settle()
+    engine.submit([rec(0, "a"), rec(1, "b")])
+    consumer.answer.set()
+    await assigning
+    await settle()
+    assert sorted(handler.started) == [0, 1], "advice only: without it, everything runs"
+    assert consumer.paused == set()
+    handler.release(0, 1)
+    await engine.stop(grace_s=1)
+
+
+async def test_records_held_for_a_partition_revoked_meanwhile_are_not_run() -> None:
+    handler = Gated()
+    engine = bare_engine(handler)
+    consumer = SlowMetadata({})
+    engine.start(consumer)
+    assigning = asyncio.create_task(engine.assign({TP0}))
+    await settle()
+    engine.submit([rec(0, "a")])
+    await engine.revoke({TP0})
+    consumer.answer.set()
+    await assigning
+    await settle()
+    assert handler.started == [], "the next owner runs it"
+    assert consumer.last_committed(TP0) in (None, 0), "nothing past it committed"
+    await engine.stop(grace_s=1)
 
 
 class WaitsOnAClaim:
@@ -504,7 +609,7 @@ async def test_revoke_drops_a_record_waiting_on_a_claim_at_once_unanswered_and_u
     later records done above it go into the metadata)."""
     flow = WaitsOnAClaim()
     producer = FakeProducer()
-    engine, consumer = make_engine(flow, producer=producer)
+    engine, consumer = await make_engine(flow, producer=producer)
     engine.submit([rec(0, "blocked"), rec(1, "other"), rec(2, "blocked")])
     await settle()
     await asyncio.sleep(0.06)

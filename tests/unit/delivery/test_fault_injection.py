@@ -201,7 +201,7 @@ async def test_each_record_gets_exactly_one_result_whatever_step_fails(step: str
     )
     consumer = PausingConsumer(faults.at("flow_control"))
     engine.start(consumer)
-    engine.assign({TP0})
+    await engine.assign({TP0})
     records = _records()
     with (
         patched(handler, "_decode", failing_decode),
