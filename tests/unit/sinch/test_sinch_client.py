@@ -128,6 +128,30 @@ async def test_patch_sends_the_exact_signed_bytes() -> None:
     assert sent.headers["authorization"] == expected_signature(sent)
 
 
+async def test_a_response_knows_its_request_and_a_closed_client_sends_nothing() -> None:
+    # Requests go to the client's transport, not through `AsyncClient.send`: what `send`
+    # would have done for us (the response's request, refusing once closed) still holds.
+    recorder = Recorder(lambda request: httpx.Response(200, json={"x": 1}))
+    http = build_http_client(
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        write_timeout=1.0,
+        pool_timeout=1.0,
+        max_connections=4,
+        transport=httpx.MockTransport(recorder),
+    )
+    client = SinchClient(http, BasicAuth(KEY, SECRET))
+    sent = await client._exchange(
+        client._http_request(SinchRequest("GET", call_path(CALL)), GLOBAL_BASE_URL)
+    )
+    assert sent.request.url.path == call_path(CALL)
+    await http.aclose()
+    with pytest.raises(SinchTransportError) as caught:
+        await client.send(SinchRequest("GET", call_path(CALL)))
+    assert caught.value.error_type == "RuntimeError", caught.value
+    assert len(recorder.requests) == 1, "nothing sent once the client is closed"
+
+
 async def test_get_signs_json_content_type_and_empty_md5() -> None:
     recorder = Recorder(lambda _: httpx.Response(200, json={"callId": CALL, "status": "FINAL"}))
     async with sinch(recorder) as client:
