@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from service.ops.gc_pauses import FullCollectionTimer, freeze_and_time_collections
+from service.ops.gc_pauses import (
+    YOUNG_THRESHOLD,
+    FullCollectionTimer,
+    freeze_and_time_collections,
+)
 
 
 def test_a_full_collection_is_timed_and_a_young_one_is_not() -> None:
@@ -28,10 +32,12 @@ def test_a_full_collection_is_timed_and_a_young_one_is_not() -> None:
 
 async def test_start_up_objects_are_frozen_and_collections_timed_until_stopped() -> None:
     seen: list[str] = []
+    thresholds = gc.get_threshold()
     try:
         frozen, stop = freeze_and_time_collections(lambda stage, _seconds: seen.append(stage))
         assert frozen > 1_000, "everything alive at start-up is frozen"
         assert gc.get_freeze_count() == frozen
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *thresholds[1:]), "young ones rarer"
         await asyncio.sleep(0)  # the timing task installs its callback
         installed = len(gc.callbacks)
         gc.collect()
@@ -41,3 +47,4 @@ async def test_start_up_objects_are_frozen_and_collections_timed_until_stopped()
         assert len(gc.callbacks) == installed - 1
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
