@@ -21,8 +21,9 @@ the watermark wait for it without holding a place. A flow only says what the
 answer is (`Flow`); a per-record log context (partition, offset, and whatever the flow binds)
 is bound with structlog's contextvars, so every line about the record carries it.
 
-Just past 400 lines, kept whole: fetch, flow control, delivery and commits share the per-partition
-state above, and splitting them would pass that state between modules.
+About 450 lines, kept whole: fetch, flow control, delivery, commits and the hand-over of a new
+partition share the per-partition state above, and splitting them would pass that state between
+modules (what is separable is: `Lanes`, `OffsetTracker`, `Handover`, `Publisher`).
 """
 
 from __future__ import annotations
