@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
         machine=machine(),
         versions=versions(),
         settings={
-            "commands per backlog (N)": args.commands,
+            guard.BACKLOG: args.commands,
             "calls (K)": args.calls,
             "simulator latency, ms": args.latencies,
             "partitions": args.partitions,
@@ -572,14 +572,19 @@ def main(argv: list[str] | None = None) -> None:
 def check_ratios(report: Report, written: Path) -> bool:
     """Print the ratios beside the last committed report's; False on a regression."""
     results = ROOT / "bench" / "results"  # the committed reports, wherever this one went
-    found = guard.baseline(results, exclude=written.with_suffix(".json"))
+    found = guard.baseline(
+        results, exclude=written.with_suffix(".json"), backlog=report.settings.get(guard.BACKLOG)
+    )
     if found is None:
         print(f"\nno committed report with ratios under {results}: nothing to compare")
         return True
     base, before = found
     compared = guard.compare(report.ratios, before)
     print()
-    print("\n".join(guard.lines(compared, str(base.relative_to(ROOT)))))
+    label = str(base.relative_to(ROOT))
+    if base == written.with_suffix(".json"):
+        label += " as last committed"
+    print("\n".join(guard.lines(compared, label)))
     bad = guard.regressions(compared)
     if bad:
         print(f"\nREGRESSION: {', '.join(c.name for c in bad)}")

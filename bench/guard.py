@@ -76,23 +76,74 @@ def committed_reports(results: Path) -> list[Path]:
     return list(seen)
 
 
-def baseline(results: Path, exclude: Path | None = None) -> tuple[Path, dict[str, float]] | None:
-    """The newest committed report that has ratios (not `exclude`, the one just written)."""
+BACKLOG = "commands per backlog (N)"
+
+
+def baseline(
+    results: Path, exclude: Path | None = None, backlog: int | None = None
+) -> tuple[Path, dict[str, float]] | None:
+    """The report to compare with: `exclude` (the one just written) as last committed, when
+    it was; else the newest other committed report that has ratios.
+
+    With `backlog`, the newest of the same backlog size comes first: a full run's ratios
+    against a quick run's (3,000 commands, 5 s caps) compare different shapes, and flagged
+    changes within the machine's own swing as regressions. Any report with ratios is the
+    fallback."""
+    if exclude is not None:
+        # The same report as last committed, before this run wrote over it: the same kind of
+        # run. (Unchanged since that commit, it is this run itself: look further.)
+        ratios = _ratios(_committed_version(exclude))
+        if ratios and ratios != read_ratios(exclude):
+            return exclude, ratios
+    fallback: tuple[Path, dict[str, float]] | None = None
     for path in committed_reports(results):
         if exclude is not None and path.resolve() == exclude.resolve():
             continue
-        ratios = read_ratios(path)
-        if ratios:
+        data = _read(path)
+        ratios = _ratios(data)
+        if not ratios:
+            continue
+        if backlog is None or _backlog(data) == backlog:
             return path, ratios
-    return None
+        fallback = fallback or (path, ratios)
+    return fallback
+
+
+def _committed_version(path: Path) -> dict[str, object]:
+    """`path` as the last commit has it (before this run overwrote it), or empty."""
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:./{path.name}"],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        data = json.loads(shown)
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def read_ratios(path: Path) -> dict[str, float]:
+    return _ratios(_read(path))
+
+
+def _read(path: Path) -> dict[str, object]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    found = data.get("ratios") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _ratios(data: dict[str, object]) -> dict[str, float]:
+    found = data.get("ratios")
     if not isinstance(found, dict):
         return {}
     return {str(k): float(v) for k, v in found.items() if isinstance(v, int | float)}
+
+
+def _backlog(data: dict[str, object]) -> object:
+    settings = data.get("settings")
+    return settings.get(BACKLOG) if isinstance(settings, dict) else None

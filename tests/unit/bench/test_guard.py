@@ -57,6 +57,40 @@ def test_the_baseline_is_the_newest_committed_report_with_ratios(tmp_path: Path)
     assert found is not None and found[0].name == "old.json"
 
 
+def test_a_report_is_compared_with_the_newest_of_its_own_backlog_size(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+
+    def report(name: str, backlog: int, value: float) -> None:
+        settings = {guard.BACKLOG: backlog}
+        (results / name).write_text(json.dumps({"settings": settings, "ratios": {"a": value}}))
+        _git(tmp_path, "add", ".")
+        _git(tmp_path, "commit", "-qm", name)
+
+    report("full.json", 20_000, 1.0)
+    report("quick.json", 3_000, 2.0)
+    found = guard.baseline(results, backlog=20_000)
+    assert found is not None and found[0].name == "full.json", "not the newer quick run"
+    found = guard.baseline(results, backlog=3_000)
+    assert found is not None and found[0].name == "quick.json"
+    found = guard.baseline(results, backlog=8_000)
+    assert found is not None and found[0].name == "quick.json", "none alike: the newest"
+
+
+def test_a_report_written_over_is_compared_with_its_committed_version(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q")
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "day.json").write_text(json.dumps({"ratios": {"a": 1.0}}))
+    (results / "other.json").write_text(json.dumps({"ratios": {"a": 5.0}}))
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "both")
+    (results / "day.json").write_text(json.dumps({"ratios": {"a": 0.5}}))  # this run's
+    found = guard.baseline(results, exclude=results / "day.json")
+    assert found is not None and found[1] == {"a": 1.0}, "the day's report as committed"
+
+
 def test_no_committed_report_means_nothing_to_compare(tmp_path: Path) -> None:
     assert guard.baseline(tmp_path) is None
 
