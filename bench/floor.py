@@ -8,6 +8,11 @@ the batches before it) is acknowledged. aiohttp directly, the JSON body built by
 command's own fields, the signature in a few lines. What is left between the service and this
 is the price of its guarantees, its validation and its observability.
 
+Its garbage collector is set as the service's is (`service/ops/gc_pauses.py`): at CPython's
+default young threshold this bridge spent about half its CPU in the collector at 0 ms (it made
+690-754 commands/s at 1.3-1.4 CPU-s per 1,000, against 1,426-1,633 at 0.6-0.7 with it set;
+bench/results/2026-12-01-cpu.md, 2.9), which measured the collector, not the work.
+
     python -m bench.floor --bootstrap B --topic T --results R --group G --sinch-url U
 """
 
@@ -17,6 +22,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
@@ -26,6 +32,7 @@ import aiohttp
 from aiokafka import ConsumerRecord, TopicPartition
 
 from bench.common import commands_consumer, stop_on_signals
+from service.ops.gc_pauses import YOUNG_THRESHOLD
 from testkit.kafka import new_producer
 from testkit.processes import SIM_KEY, SIM_SECRET
 
@@ -129,7 +136,11 @@ def main() -> None:
     parser.add_argument("--sinch-url", required=True)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-records", type=int, default=500)
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
