@@ -108,7 +108,31 @@ async def make_engine(
     producer: FakeProducer | None = None,
     meter: Meter | None = None,
 ) -> tuple[Engine, FakeConsumer]:
-    engine = Engine(
+    """An engine started and owning TP0 and TP1."""
+    engine = bare_engine(
+        handler,
+        max_buffered=max_buffered,
+        max_in_flight=max_in_flight,
+        producer=producer,
+        meter=meter,
+    )
+    consumer = FakeConsumer()
+    engine.start(consumer)
+    await engine.assign({TP0, TP1})
+    consumer.pause_calls = consumer.resume_calls = 0  # the assignment's own pause and resume
+    return engine, consumer
+
+
+def bare_engine(
+    handler: Flow,
+    *,
+    max_buffered: int = 1000,
+    max_in_flight: int = 100,
+    producer: FakeProducer | None = None,
+    meter: Meter | None = None,
+) -> Engine:
+    """An engine neither started nor owning a partition."""
+    return Engine(
         handler,
         Publisher(producer or FakeProducer()),
         topics=TOPICS,
@@ -118,11 +142,6 @@ async def make_engine(
         commit_interval_s=3600,  # commits driven by the test
         revoke_timeout_s=0.2,
     )
-    consumer = FakeConsumer()
-    engine.start(consumer)
-    await engine.assign({TP0, TP1})
-    consumer.pause_calls = consumer.resume_calls = 0  # the assignment's own pause and resume
-    return engine, consumer
 
 
 def rec(offset: int, key: str, tp: TopicPartition = TP0) -> Record:
@@ -458,16 +477,7 @@ async def test_a_new_owner_skips_what_the_last_commit_says_is_done() -> None:
     # The partition moves to a new owner, say after a crash: the last commit is what it has.
     consumer.commits, consumer.metadata = consumer.commits[:1], consumer.metadata[:1]
     second = Gated()
-    engine2 = Engine(
-        second,
-        Publisher(FakeProducer()),
-        topics=TOPICS,
-        meter=Meter(),
-        max_in_flight=100,
-        max_buffered=1000,
-        commit_interval_s=3600,
-        revoke_timeout_s=0.2,
-    )
+    engine2 = bare_engine(second)
     engine2.start(consumer)
     await engine2.assign({TP0})
     engine2.submit([rec(i, f"call-{i}") for i in range(6)])
@@ -494,19 +504,6 @@ class SlowMetadata(FakeConsumer):
         if self.fail:
             raise ConnectionError("coordinator moved")
         return {tp: self.done.get(tp, frozenset()) for tp in tps}
-
-
-def bare_engine(handler: Flow) -> Engine:
-    return Engine(
-        handler,
-        Publisher(FakeProducer()),
-        topics=TOPICS,
-        meter=Meter(),
-        max_in_flight=100,
-        max_buffered=1000,
-        commit_interval_s=3600,
-        revoke_timeout_s=0.2,
-    )
 
 
 async def test_records_fetched_while_the_metadata_is_read_wait_for_it() -> None:
