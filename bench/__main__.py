@@ -39,6 +39,7 @@ from bench.runner import (
     Contender,
     RunResult,
     Scenario,
+    add_noise_cores,
     closed_loop,
     open_loop,
     retried,
@@ -132,12 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run the checkout's code, not a copy taken at start",
     )
-    p.add_argument(
-        "--noise-cores",
-        type=float,
-        default=0.3,
-        help="measure a run again when other processes used more CPU than this (cores)",
-    )
+    add_noise_cores(p)
     p.add_argument("--retries", type=int, default=1, help="at most this many times")
     p.add_argument("--from-json", type=Path, help="only render the report of an earlier run")
     p.add_argument("--workdir", type=Path, help="logs and state (default a new temp dir)")

@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Contender, RunResult, open_loop, retried
+from bench.runner import Contender, RunResult, add_noise_cores, open_loop, retried
 from bench.session import session, versions
 from bench.targets import FLOOR_64, PLACES, SERVICE_64, SHAPE_50
 
@@ -142,12 +142,7 @@ def cli() -> None:
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--before", help="a tree whose service/ runs as service@64-before")
     parser.add_argument("--out", help="write the figures as JSON here")
-    parser.add_argument(
-        "--noise-cores",
-        type=float,
-        default=0.3,
-        help="measure a run again once when other processes used more CPU than this",
-    )
+    add_noise_cores(parser)
     asyncio.run(main(parser.parse_args()))
 
 

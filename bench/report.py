@@ -359,16 +359,7 @@ def budget_table(report: Report) -> list[str]:
     ]
     one = next((r for r in runs if r.contender == "service-redis"), None)
     for run in runs:
-        others = sum(
-            v or 0.0
-            for v in (
-                run.sim_cores,
-                run.broker_cores,
-                run.redis_cores,
-                run.harness_cores,
-                run.foreign_cores,
-            )
-        )
+        others = run.cores_besides_service
         left = float(cores) - others if cores.isdigit() else None
         allows = None
         if left and one and one.cpu_per_1000 and one.throughput and run is not one:

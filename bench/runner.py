@@ -12,6 +12,7 @@ contender runs; latency is result timestamp - command timestamp - the simulator'
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -45,6 +46,19 @@ SAMPLE_S = 0.05
 STARTUP_TIMEOUT_S = 90.0
 WARMUP_COMMANDS = 20
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+
+
+NOISE_CORES = 0.3
+
+
+def add_noise_cores(parser: argparse.ArgumentParser) -> None:
+    """`--noise-cores`, the same for every bench that retries a disturbed run."""
+    parser.add_argument(
+        "--noise-cores",
+        type=float,
+        default=NOISE_CORES,
+        help="measure a run again when other processes used more CPU than this (cores)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +149,19 @@ class RunResult:
     note: str = ""
     retries: int = 0  # measured again because other processes used the CPU
 
+    @property
+    def cores_besides_service(self) -> float:
+        """Cores every other process took while results arrived (simulator, broker, Redis,
+        harness, anything else): what the service's processes could not have."""
+        others = (
+            self.sim_cores,
+            self.broker_cores,
+            self.redis_cores,
+            self.harness_cores,
+            self.foreign_cores,
+        )
+        return sum(v or 0.0 for v in others)
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -181,7 +208,7 @@ class Bench:
     redis: int | None = field(default_factory=redis_pid)
     topics: list[str] = field(default_factory=list)
     extras: dict[str, str] = field(default_factory=dict)  # tools found at start
-    noise_cores: float = 0.3  # other load above this: measure again ...
+    noise_cores: float = NOISE_CORES  # other load above this: measure again ...
     retries: int = 1  # ... at most this many times, keeping the quietest run
     counter: int = 0
 

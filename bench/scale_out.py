@@ -24,22 +24,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.runner import RunResult, closed_loop, retried
+from bench.runner import RunResult, add_noise_cores, closed_loop, retried
 from bench.session import session, versions
 from bench.targets import SHAPE_0, redis_service
 
 
 def figures(run: RunResult) -> dict[str, Any]:
-    others = sum(
-        v or 0.0
-        for v in (
-            run.sim_cores,
-            run.broker_cores,
-            run.redis_cores,
-            run.harness_cores,
-            run.foreign_cores,
-        )
-    )
+    others = run.cores_besides_service
     return {
         "contender": run.contender,
         "rate": run.throughput,
@@ -114,12 +105,7 @@ def cli() -> None:
     parser.add_argument("--commands", type=int, default=20_000)
     parser.add_argument("--cap-s", type=float, default=10.0)
     parser.add_argument("--out", help="write the figures as JSON here")
-    parser.add_argument(
-        "--noise-cores",
-        type=float,
-        default=0.3,
-        help="measure a run again once when other processes used more CPU than this",
-    )
+    add_noise_cores(parser)
     asyncio.run(main(parser.parse_args()))
 
 
